@@ -1,0 +1,1240 @@
+/* The store: RocksDB with column families log, versions, dedup and default
+ * (meta), and the deterministic apply of committed entries. Key and value
+ * layouts are in docs/storage-format.md; the summary:
+ *
+ *   log       position (u64 BE)               -> event record (record.c)
+ *   versions  'H' stream                      -> head: version, last position
+ *             'V' len stream version (u64 BE) -> position
+ *   dedup     client id (16)                  -> high-water sequence
+ *             client id (16) seq (u64 BE)     -> original result
+ *   default   "applied_index", "last_position", "format"
+ *
+ * One entry is one write batch (with an index, so later transactions of the
+ * same entry see the effects of earlier ones) that also records the applied
+ * index. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "store_debug.h"
+#include "store_int.h"
+
+enum { CF_DEFAULT, CF_LOG, CF_VERSIONS, CF_DEDUP, CF_COUNT };
+
+static const char *const cf_names[CF_COUNT] = {"default", "log", "versions",
+					       "dedup"};
+
+#define KEY_APPLIED "applied_index"
+#define KEY_LAST_POSITION "last_position"
+#define KEY_FORMAT "format"
+
+#define VERSIONS_HEAD 'H'
+#define VERSIONS_INDEX 'V'
+
+/* 'V' + name length + name + version. */
+#define INDEX_KEY_MAX (2 + STORE_STREAM_NAME_MAX + 8)
+
+struct store_int {
+	rocksdb_t *db;
+	rocksdb_column_family_handle_t *cf[CF_COUNT];
+	rocksdb_options_t *db_opts;
+	rocksdb_options_t *cf_opts[CF_COUNT];
+	rocksdb_block_based_table_options_t *table_opts[CF_COUNT];
+	rocksdb_filterpolicy_t *bloom[CF_COUNT];
+	rocksdb_cache_t *cache;
+	rocksdb_readoptions_t *ropts;
+	rocksdb_writeoptions_t *wopts;
+	rocksdb_writebatch_wi_t *batch;
+	struct store_txn_view view;   /* reused by every apply */
+	uint8_t *scratch;             /* record encoding buffer, owned */
+	size_t scratch_cap;
+	uint64_t applied_index;
+	uint64_t last_position;
+};
+
+/* Records a RocksDB error in s->errmsg, outside in, and frees it. */
+static int rocks_error(struct store *s, char *err, const char *what)
+{
+	snprintf(s->errmsg, sizeof s->errmsg, "%s: rocksdb: %s", what,
+		 err != NULL ? err : "unknown error");
+	rocksdb_free(err);
+	return STORE_EIO;
+}
+
+static int set_error(struct store *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_error(struct store *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Reads a u64 meta value; sets *v to 0 when absent. */
+static int meta_get_u64(struct store *s, const char *key, uint64_t *v)
+{
+	struct store_int *i = s->i;
+	char *err = NULL;
+	size_t len = 0;
+	char *val;
+
+	val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEFAULT], key,
+			     strlen(key), &len, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "read meta");
+	*v = 0;
+	if (val == NULL)
+		return 0;
+	if (len != 8) {
+		rocksdb_free(val);
+		return set_error(s, STORE_ECORRUPT,
+				 "meta '%s' has %zu bytes, expected 8", key,
+				 len);
+	}
+	*v = get_u64((const uint8_t *)val);
+	rocksdb_free(val);
+	return 0;
+}
+
+static void destroy_handles(struct store_int *i)
+{
+	int k;
+
+	if (i->batch != NULL)
+		rocksdb_writebatch_wi_destroy(i->batch);
+	if (i->ropts != NULL)
+		rocksdb_readoptions_destroy(i->ropts);
+	if (i->wopts != NULL)
+		rocksdb_writeoptions_destroy(i->wopts);
+	for (k = 0; k < CF_COUNT; k++) {
+		if (i->cf_opts[k] != NULL)
+			rocksdb_options_destroy(i->cf_opts[k]);
+		if (i->table_opts[k] != NULL)
+			rocksdb_block_based_options_destroy(i->table_opts[k]);
+		/* The table options own the filter policy once set. */
+	}
+	if (i->db_opts != NULL)
+		rocksdb_options_destroy(i->db_opts);
+	if (i->cache != NULL)
+		rocksdb_cache_destroy(i->cache);
+	store_txn_view_close(&i->view);
+	free(i->scratch);
+	free(i);
+}
+
+/* Options per column family: the log is append-only by position and read
+ * by ranges, so it needs no bloom filter; versions and dedup are read by
+ * point lookups of keys that are often absent (a new stream, a new
+ * writer), where a bloom filter saves a disk read. */
+static void make_cf_options(struct store_int *i, int k)
+{
+	rocksdb_options_t *o = rocksdb_options_create_copy(i->db_opts);
+	rocksdb_block_based_table_options_t *t =
+		rocksdb_block_based_options_create();
+
+	rocksdb_block_based_options_set_block_cache(t, i->cache);
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+	if (k != CF_LOG) {
+		i->bloom[k] = rocksdb_filterpolicy_create_bloom_full(10);
+		rocksdb_block_based_options_set_filter_policy(t, i->bloom[k]);
+	}
+	rocksdb_options_set_block_based_table_factory(o, t);
+	rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	i->cf_opts[k] = o;
+	i->table_opts[k] = t;
+}
+
+int store_open(struct store *s, const char *dir,
+	       const struct store_options *opts)
+{
+	const rocksdb_options_t *cf_opts[CF_COUNT];
+	struct store_int *i;
+	uint64_t cache_bytes = 64u << 20;
+	uint64_t format = 0;
+	char *err = NULL;
+	int rv;
+	int k;
+
+	memset(s, 0, sizeof *s);
+	if (opts != NULL && opts->block_cache_bytes > 0)
+		cache_bytes = opts->block_cache_bytes;
+	i = calloc(1, sizeof *i);
+	if (i == NULL)
+		return set_error(s, STORE_ENOMEM, "open store: out of memory");
+	store_txn_view_init(&i->view);
+	i->db_opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(i->db_opts, 1);
+	rocksdb_options_set_create_missing_column_families(i->db_opts, 1);
+	rocksdb_options_increase_parallelism(i->db_opts, 2);
+	rocksdb_options_set_max_background_jobs(i->db_opts, 2);
+	/* Refuse to run on a store whose files are damaged rather than
+	 * silently dropping what they held. */
+	rocksdb_options_set_paranoid_checks(i->db_opts, 1);
+	i->cache = rocksdb_cache_create_lru((size_t)cache_bytes);
+	for (k = 0; k < CF_COUNT; k++) {
+		make_cf_options(i, k);
+		cf_opts[k] = i->cf_opts[k];
+	}
+	i->ropts = rocksdb_readoptions_create();
+	i->wopts = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(i->wopts,
+				      opts != NULL && opts->sync_every_apply);
+	i->batch = rocksdb_writebatch_wi_create(1 << 16, 1);
+
+	i->db = rocksdb_open_column_families(i->db_opts, dir, CF_COUNT,
+					     cf_names, cf_opts, i->cf, &err);
+	if (err != NULL) {
+		s->i = i;
+		rv = rocks_error(s, err, "open store");
+		s->i = NULL;
+		goto err_after_alloc;
+	}
+	s->i = i;
+
+	rv = meta_get_u64(s, KEY_FORMAT, &format);
+	if (rv != 0)
+		goto err_after_db_open;
+	if (format == 0) {
+		uint8_t v[8];
+
+		put_u64(v, STORE_LAYOUT_FORMAT);
+		rocksdb_put_cf(i->db, i->wopts, i->cf[CF_DEFAULT], KEY_FORMAT,
+			       strlen(KEY_FORMAT), (const char *)v, sizeof v,
+			       &err);
+		if (err != NULL) {
+			rv = rocks_error(s, err, "open store: write format");
+			goto err_after_db_open;
+		}
+	} else if (format != STORE_LAYOUT_FORMAT) {
+		rv = set_error(s, STORE_ECORRUPT,
+			       "open store: layout format %llu, this build "
+			       "reads %d", (unsigned long long)format,
+			       STORE_LAYOUT_FORMAT);
+		goto err_after_db_open;
+	}
+	rv = meta_get_u64(s, KEY_APPLIED, &i->applied_index);
+	if (rv != 0)
+		goto err_after_db_open;
+	rv = meta_get_u64(s, KEY_LAST_POSITION, &i->last_position);
+	if (rv != 0)
+		goto err_after_db_open;
+
+	/* The log's last key must be the last position the meta records:
+	 * both are written by the same batch. */
+	{
+		rocksdb_iterator_t *it =
+			rocksdb_create_iterator_cf(i->db, i->ropts,
+						   i->cf[CF_LOG]);
+		uint64_t last = 0;
+		size_t klen;
+		const char *key;
+
+		rocksdb_iter_seek_to_last(it);
+		if (rocksdb_iter_valid(it)) {
+			key = rocksdb_iter_key(it, &klen);
+			last = klen == 8 ? get_be64((const uint8_t *)key)
+					 : UINT64_MAX;
+		}
+		rocksdb_iter_get_error(it, &err);
+		rocksdb_iter_destroy(it);
+		if (err != NULL) {
+			rv = rocks_error(s, err, "open store: read log");
+			goto err_after_db_open;
+		}
+		if (last != i->last_position) {
+			rv = set_error(s, STORE_ECORRUPT,
+				       "open store: log ends at position "
+				       "%llu but meta says %llu",
+				       (unsigned long long)last,
+				       (unsigned long long)i->last_position);
+			goto err_after_db_open;
+		}
+	}
+	return 0;
+
+err_after_db_open:
+	for (k = 0; k < CF_COUNT; k++)
+		rocksdb_column_family_handle_destroy(i->cf[k]);
+	rocksdb_close(i->db);
+err_after_alloc:
+	destroy_handles(i);
+	s->i = NULL;
+	return rv;
+}
+
+void store_close(struct store *s)
+{
+	struct store_int *i = s->i;
+	int k;
+
+	if (i == NULL)
+		return;
+	for (k = 0; k < CF_COUNT; k++)
+		rocksdb_column_family_handle_destroy(i->cf[k]);
+	rocksdb_close(i->db);
+	destroy_handles(i);
+	s->i = NULL;
+}
+
+uint64_t store_applied_index(const struct store *s)
+{
+	return s->i->applied_index;
+}
+
+uint64_t store_last_position(const struct store *s)
+{
+	return s->i->last_position;
+}
+
+void store_results_init(struct store_results *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+void store_results_close(struct store_results *r)
+{
+	free(r->txns);
+	free(r->parts);
+	memset(r, 0, sizeof *r);
+}
+
+static int results_reserve(struct store_results *r, uint32_t txns,
+			   uint32_t parts)
+{
+	void *p;
+
+	if (txns > r->cap_txns) {
+		p = realloc(r->txns, sizeof *r->txns * txns);
+		if (p == NULL)
+			return STORE_ENOMEM;
+		r->txns = p;
+		r->cap_txns = txns;
+	}
+	if (parts > r->cap_parts) {
+		uint32_t cap = r->cap_parts > 0 ? r->cap_parts : 64;
+
+		while (cap < parts)
+			cap *= 2;
+		p = realloc(r->parts, sizeof *r->parts * cap);
+		if (p == NULL)
+			return STORE_ENOMEM;
+		r->parts = p;
+		r->cap_parts = cap;
+	}
+	return 0;
+}
+
+/* Points every result at its parts once the parts array stops moving. */
+static void results_link(struct store_results *r)
+{
+	uint32_t k;
+
+	for (k = 0; k < r->n; k++)
+		r->txns[k].parts = r->txns[k].n_parts > 0
+					   ? &r->parts[r->txns[k].first_part]
+					   : NULL;
+}
+
+static size_t head_key(uint8_t *key, const char *stream, size_t len)
+{
+	key[0] = VERSIONS_HEAD;
+	memcpy(key + 1, stream, len);
+	return 1 + len;
+}
+
+static size_t index_key(uint8_t *key, const char *stream, size_t len,
+			uint64_t version)
+{
+	key[0] = VERSIONS_INDEX;
+	key[1] = (uint8_t)len;
+	memcpy(key + 2, stream, len);
+	put_be64(key + 2 + len, version);
+	return 2 + len + 8;
+}
+
+/* Reads a value through the entry's batch, so the effects of earlier
+ * transactions of the same entry are visible. Sets *val NULL when absent;
+ * the caller frees it with rocksdb_free. */
+static int batch_get(struct store *s, int cf, const void *key, size_t klen,
+		     char **val, size_t *vlen)
+{
+	struct store_int *i = s->i;
+	char *err = NULL;
+
+	*val = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
+		i->batch, i->db, i->ropts, i->cf[cf], key, klen, vlen, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "apply: read");
+	return 0;
+}
+
+static int read_head(struct store *s, bool through_batch, const char *stream,
+		     size_t len, struct store_head *h)
+{
+	struct store_int *i = s->i;
+	uint8_t key[1 + STORE_STREAM_NAME_MAX];
+	size_t klen = head_key(key, stream, len);
+	char *err = NULL;
+	size_t vlen = 0;
+	char *val;
+	int rv;
+
+	if (through_batch) {
+		rv = batch_get(s, CF_VERSIONS, key, klen, &val, &vlen);
+		if (rv != 0)
+			return rv;
+	} else {
+		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_VERSIONS],
+				     (const char *)key, klen, &vlen, &err);
+		if (err != NULL)
+			return rocks_error(s, err, "read head");
+	}
+	h->version = 0;
+	h->last_position = 0;
+	if (val == NULL)
+		return 0;
+	if (vlen != 16) {
+		rocksdb_free(val);
+		return set_error(s, STORE_ECORRUPT,
+				 "head of stream '%.*s' has %zu bytes",
+				 (int)len, stream, vlen);
+	}
+	h->version = get_u64((const uint8_t *)val);
+	h->last_position = get_u64((const uint8_t *)val + 8);
+	rocksdb_free(val);
+	return 0;
+}
+
+int store_head(struct store *s, const char *stream, size_t stream_len,
+	       struct store_head *h)
+{
+	if (!store_stream_name_valid(stream, stream_len))
+		return set_error(s, STORE_EINVALID_STREAM,
+				 "read head: invalid stream name");
+	return read_head(s, false, stream, stream_len, h);
+}
+
+/* Dedup result value: format byte, first position, part count, then per
+ * part the last version and the event count. */
+#define DEDUP_RESULT_FORMAT 1
+#define DEDUP_RESULT_FIXED 13
+#define DEDUP_RESULT_PART 12
+
+static void dedup_key(uint8_t *key, const uint8_t client_id[16], uint64_t seq)
+{
+	memcpy(key, client_id, 16);
+	put_be64(key + 16, seq);
+}
+
+/* Decodes a stored result into @res, parts appended to @r's array. */
+static int dedup_decode(struct store *s, const uint8_t *val, size_t vlen,
+			struct store_results *r, struct store_txn_result *res)
+{
+	uint64_t position;
+	uint32_t n;
+	uint32_t k;
+
+	if (vlen < DEDUP_RESULT_FIXED || val[0] != DEDUP_RESULT_FORMAT)
+		goto corrupt;
+	position = get_u64(val + 1);
+	n = get_u32(val + 9);
+	if (n == 0 || (vlen - DEDUP_RESULT_FIXED) / DEDUP_RESULT_PART != n ||
+	    (vlen - DEDUP_RESULT_FIXED) % DEDUP_RESULT_PART != 0)
+		goto corrupt;
+	if (results_reserve(r, r->n + 1, r->n_parts_used + n) != 0)
+		return set_error(s, STORE_ENOMEM, "dedup: out of memory");
+	memset(res, 0, sizeof *res);
+	res->outcome = STORE_DUPLICATE;
+	res->n_parts = n;
+	res->first_part = r->n_parts_used;
+	for (k = 0; k < n; k++) {
+		const uint8_t *q = val + DEDUP_RESULT_FIXED +
+				   (size_t)k * DEDUP_RESULT_PART;
+		uint64_t last_version = get_u64(q);
+		uint32_t events = get_u32(q + 8);
+		struct store_part_result *p = &r->parts[res->first_part + k];
+
+		if (events == 0 || last_version < events)
+			goto corrupt;
+		p->first_version = last_version - events + 1;
+		p->last_version = last_version;
+		p->first_position = position;
+		p->last_position = position + events - 1;
+		position += events;
+	}
+	r->n_parts_used += n;
+	return 0;
+
+corrupt:
+	return set_error(s, STORE_ECORRUPT, "dedup result of %zu bytes is "
+			 "malformed", vlen);
+}
+
+/* Reads the committed result of (client, seq) into @res if present. */
+static int dedup_check(struct store *s, bool through_batch,
+		       const uint8_t client_id[16], uint64_t seq, bool *found,
+		       uint64_t *hwm, struct store_results *r,
+		       struct store_txn_result *res)
+{
+	struct store_int *i = s->i;
+	uint8_t key[24];
+	char *err = NULL;
+	size_t vlen = 0;
+	char *val;
+	int rv;
+
+	*found = false;
+	*hwm = 0;
+	if (through_batch) {
+		rv = batch_get(s, CF_DEDUP, client_id, 16, &val, &vlen);
+		if (rv != 0)
+			return rv;
+	} else {
+		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEDUP],
+				     (const char *)client_id, 16, &vlen, &err);
+		if (err != NULL)
+			return rocks_error(s, err, "dedup: read");
+	}
+	if (val == NULL)
+		return 0;
+	if (vlen != 8) {
+		rocksdb_free(val);
+		return set_error(s, STORE_ECORRUPT,
+				 "dedup high-water mark has %zu bytes", vlen);
+	}
+	*hwm = get_u64((const uint8_t *)val);
+	rocksdb_free(val);
+	if (seq > *hwm)
+		return 0;
+
+	dedup_key(key, client_id, seq);
+	if (through_batch) {
+		rv = batch_get(s, CF_DEDUP, key, sizeof key, &val, &vlen);
+		if (rv != 0)
+			return rv;
+	} else {
+		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEDUP],
+				     (const char *)key, sizeof key, &vlen,
+				     &err);
+		if (err != NULL)
+			return rocks_error(s, err, "dedup: read");
+	}
+	if (val == NULL)
+		return 0;
+	rv = dedup_decode(s, (const uint8_t *)val, vlen, r, res);
+	rocksdb_free(val);
+	if (rv != 0)
+		return rv;
+	*found = true;
+	return 0;
+}
+
+int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
+		       uint64_t seq, bool *found, uint64_t *hwm,
+		       struct store_results *r)
+{
+	int rv;
+
+	r->skipped = false;
+	r->entry_error = 0;
+	r->n = 0;
+	r->n_parts_used = 0;
+	if (results_reserve(r, 1, 0) != 0)
+		return set_error(s, STORE_ENOMEM, "dedup: out of memory");
+	rv = dedup_check(s, false, client_id, seq, found, hwm, r,
+			 &r->txns[0]);
+	if (rv == 0 && *found) {
+		r->n = 1;
+		results_link(r);
+	}
+	return rv;
+}
+
+static int scratch_reserve(struct store *s, size_t n)
+{
+	struct store_int *i = s->i;
+	uint8_t *p;
+	size_t cap;
+
+	if (n <= i->scratch_cap)
+		return 0;
+	cap = i->scratch_cap > 0 ? i->scratch_cap : 4096;
+	while (cap < n)
+		cap *= 2;
+	p = realloc(i->scratch, cap);
+	if (p == NULL)
+		return set_error(s, STORE_ENOMEM, "apply: out of memory");
+	i->scratch = p;
+	i->scratch_cap = cap;
+	return 0;
+}
+
+static void batch_put(struct store_int *i, int cf, const void *key,
+		      size_t klen, const void *val, size_t vlen)
+{
+	rocksdb_writebatch_wi_put_cf(i->batch, i->cf[cf], key, klen, val,
+				     vlen);
+}
+
+/* Checks every part's expected version against the heads as the batch
+ * sees them. Fills @heads (one per part). */
+static int check_versions(struct store *s, const struct store_txn *t,
+			  struct store_head *heads,
+			  struct store_txn_result *res, bool *ok)
+{
+	uint32_t k;
+	int rv;
+
+	*ok = true;
+	for (k = 0; k < t->n_parts; k++) {
+		const struct store_part *p = &t->parts[k];
+		uint64_t v;
+		bool pass;
+
+		rv = read_head(s, true, p->stream, p->stream_len, &heads[k]);
+		if (rv != 0)
+			return rv;
+		v = heads[k].version;
+		switch (p->expect.kind) {
+		case STORE_EXPECT_ANY:
+			pass = true;
+			break;
+		case STORE_EXPECT_NO_STREAM:
+			pass = v == 0;
+			break;
+		case STORE_EXPECT_EXISTS:
+			pass = v > 0;
+			break;
+		default:
+			pass = v == p->expect.version;
+			break;
+		}
+		/* A stream can never pass STORE_VERSION_MAX events. */
+		if (pass && p->n_events > STORE_VERSION_MAX - v)
+			pass = false;
+		if (!pass) {
+			res->outcome = STORE_WRONG_EXPECTED_VERSION;
+			res->conflict_part = k;
+			res->actual_version = v;
+			*ok = false;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Writes a transaction that passed every check into the batch and fills
+ * its result. */
+static int write_txn(struct store *s, const struct store_txn *t,
+		     const struct store_head *heads, struct store_results *r,
+		     struct store_txn_result *res)
+{
+	struct store_int *i = s->i;
+	uint8_t key[INDEX_KEY_MAX];
+	uint8_t pos_key[8];
+	uint8_t val[16];
+	uint64_t position = i->last_position;
+	uint32_t k;
+	uint32_t e;
+	int rv;
+
+	if (results_reserve(r, r->n + 1, r->n_parts_used + t->n_parts) != 0)
+		return set_error(s, STORE_ENOMEM, "apply: out of memory");
+	res->outcome = STORE_COMMITTED;
+	res->n_parts = t->n_parts;
+	res->first_part = r->n_parts_used;
+	r->n_parts_used += t->n_parts;
+
+	for (k = 0; k < t->n_parts; k++) {
+		const struct store_part *p = &t->parts[k];
+		struct store_part_result *pr = &r->parts[res->first_part + k];
+		uint64_t version = heads[k].version;
+
+		pr->first_version = version + 1;
+		pr->first_position = position + 1;
+		for (e = 0; e < p->n_events; e++) {
+			const struct store_event *ev = &p->events[e];
+			size_t len = store_record_size(p->stream_len, ev);
+
+			position++;
+			version++;
+			rv = scratch_reserve(s, len);
+			if (rv != 0)
+				return rv;
+			store_record_encode(i->scratch, position, version,
+					    p->stream, p->stream_len, ev, t);
+			put_be64(pos_key, position);
+			batch_put(i, CF_LOG, pos_key, 8, i->scratch, len);
+			put_u64(val, position);
+			batch_put(i, CF_VERSIONS, key,
+				  index_key(key, p->stream, p->stream_len,
+					    version),
+				  val, 8);
+		}
+		pr->last_version = version;
+		pr->last_position = position;
+		put_u64(val, version);
+		put_u64(val + 8, position);
+		batch_put(i, CF_VERSIONS, key,
+			  head_key(key, p->stream, p->stream_len), val, 16);
+	}
+
+	if (t->has_client) {
+		size_t len = DEDUP_RESULT_FIXED +
+			     (size_t)t->n_parts * DEDUP_RESULT_PART;
+		uint8_t *q;
+
+		rv = scratch_reserve(s, len);
+		if (rv != 0)
+			return rv;
+		q = i->scratch;
+		q[0] = DEDUP_RESULT_FORMAT;
+		put_u64(q + 1, i->last_position + 1);
+		put_u32(q + 9, t->n_parts);
+		for (k = 0; k < t->n_parts; k++) {
+			put_u64(q + DEDUP_RESULT_FIXED +
+					(size_t)k * DEDUP_RESULT_PART,
+				r->parts[res->first_part + k].last_version);
+			put_u32(q + DEDUP_RESULT_FIXED +
+					(size_t)k * DEDUP_RESULT_PART + 8,
+				t->parts[k].n_events);
+		}
+		dedup_key(key, t->client_id, t->client_seq);
+		batch_put(i, CF_DEDUP, key, 24, q, len);
+		put_u64(val, t->client_seq);
+		batch_put(i, CF_DEDUP, t->client_id, 16, val, 8);
+	}
+	i->last_position = position;
+	return 0;
+}
+
+/* Applies one transaction's bytes into the batch; the outcome goes into
+ * @res. Returns only storage errors. */
+static int apply_txn(struct store *s, const void *buf, size_t len,
+		     struct store_results *r, struct store_txn_result *res)
+{
+	struct store_int *i = s->i;
+	const struct store_txn *t = &i->view.txn;
+	char errmsg[STORE_ERRMSG_SIZE];
+	struct store_head heads_small[8];
+	struct store_head *heads = heads_small;
+	bool found;
+	bool ok;
+	uint64_t hwm;
+	int rv;
+
+	memset(res, 0, sizeof *res);
+	rv = store_txn_decode(buf, len, &i->view, errmsg);
+	if (rv == STORE_ENOMEM)
+		return set_error(s, rv, "apply: %s", errmsg);
+	if (rv != 0) {
+		res->outcome = STORE_REJECTED;
+		res->reject_code = rv;
+		return 0;
+	}
+	if (t->has_client) {
+		rv = dedup_check(s, true, t->client_id, t->client_seq, &found,
+				 &hwm, r, res);
+		if (rv != 0)
+			return rv;
+		if (found)
+			return 0;
+		if (t->client_seq <= hwm && hwm > 0) {
+			res->outcome = STORE_STALE_SEQUENCE;
+			res->actual_version = hwm;
+			return 0;
+		}
+	}
+	if (t->n_parts > 8) {
+		heads = malloc(sizeof *heads * t->n_parts);
+		if (heads == NULL)
+			return set_error(s, STORE_ENOMEM,
+					 "apply: out of memory");
+	}
+	rv = check_versions(s, t, heads, res, &ok);
+	if (rv == 0 && ok)
+		rv = write_txn(s, t, heads, r, res);
+	if (heads != heads_small)
+		free(heads);
+	return rv;
+}
+
+int store_apply(struct store *s, uint64_t index, const void *entry,
+		size_t len, struct store_results *r)
+{
+	struct store_int *i = s->i;
+	struct store_entry_iter it;
+	char errmsg[STORE_ERRMSG_SIZE];
+	uint64_t saved_position = i->last_position;
+	const void *txn;
+	size_t txn_len;
+	uint8_t val[8];
+	char *err = NULL;
+	int rv;
+
+	r->skipped = false;
+	r->entry_error = 0;
+	r->n = 0;
+	r->n_parts_used = 0;
+	if (index <= i->applied_index) {
+		r->skipped = true;
+		return 0;
+	}
+	rocksdb_writebatch_wi_clear(i->batch);
+	rv = store_entry_open(entry, len, &it, errmsg);
+	if (rv != 0) {
+		/* Every replica sees the same bytes and reaches the same
+		 * verdict: the entry applies as nothing. */
+		r->entry_error = rv;
+	} else {
+		uint32_t count = store_entry_count(entry);
+
+		if (results_reserve(r, count, 0) != 0)
+			return set_error(s, STORE_ENOMEM,
+					 "apply: out of memory");
+		while (store_entry_next(&it, &txn, &txn_len)) {
+			rv = apply_txn(s, txn, txn_len, r, &r->txns[r->n]);
+			if (rv != 0)
+				goto err_after_batch;
+			r->n++;
+		}
+	}
+	put_u64(val, index);
+	batch_put(i, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED), val, 8);
+	put_u64(val, i->last_position);
+	batch_put(i, CF_DEFAULT, KEY_LAST_POSITION, strlen(KEY_LAST_POSITION),
+		  val, 8);
+	rocksdb_write_writebatch_wi(i->db, i->wopts, i->batch, &err);
+	if (err != NULL) {
+		rv = rocks_error(s, err, "apply: write batch");
+		goto err_after_batch;
+	}
+	rocksdb_writebatch_wi_clear(i->batch);
+	i->applied_index = index;
+	results_link(r);
+	return 0;
+
+err_after_batch:
+	rocksdb_writebatch_wi_clear(i->batch);
+	i->last_position = saved_position;
+	r->n = 0;
+	return rv;
+}
+
+/* A read's view: one RocksDB snapshot so every lookup of a read sees the
+ * same state. */
+struct read_view {
+	const rocksdb_snapshot_t *snap;
+	rocksdb_readoptions_t *ro;
+};
+
+static void view_open(struct store_int *i, struct read_view *v)
+{
+	v->snap = rocksdb_create_snapshot(i->db);
+	v->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(v->ro, v->snap);
+}
+
+static void view_close(struct store_int *i, struct read_view *v)
+{
+	rocksdb_readoptions_destroy(v->ro);
+	rocksdb_release_snapshot(i->db, v->snap);
+}
+
+/* Fetches and verifies the record at @position; *found is false when the
+ * log has no such position. */
+static int fetch_record(struct store *s, struct read_view *v,
+			uint64_t position, rocksdb_pinnableslice_t **slice,
+			struct store_record *rec)
+{
+	struct store_int *i = s->i;
+	char errmsg[STORE_ERRMSG_SIZE];
+	uint8_t key[8];
+	const char *val;
+	char *err = NULL;
+	size_t vlen;
+	int rv;
+
+	put_be64(key, position);
+	*slice = rocksdb_get_pinned_cf(i->db, v->ro, i->cf[CF_LOG],
+				       (const char *)key, 8, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "read log");
+	if (*slice == NULL)
+		return set_error(s, STORE_ECORRUPT,
+				 "read log: position %llu is indexed but "
+				 "missing", (unsigned long long)position);
+	val = rocksdb_pinnableslice_value(*slice, &vlen);
+	rv = store_record_decode(position, val, vlen, rec, errmsg);
+	if (rv != 0) {
+		rocksdb_pinnableslice_destroy(*slice);
+		*slice = NULL;
+		return set_error(s, STORE_ECORRUPT, "read log: %s", errmsg);
+	}
+	return 0;
+}
+
+int store_read_stream(struct store *s, const char *stream, size_t stream_len,
+		      uint64_t from_version, bool backward, uint32_t max_count,
+		      store_visit_cb cb, void *arg, struct store_read_info *info)
+{
+	struct store_int *i = s->i;
+	uint8_t key[INDEX_KEY_MAX];
+	size_t prefix_len = 2 + stream_len;
+	struct read_view v;
+	rocksdb_iterator_t *it;
+	uint64_t version = 0;
+	char *err = NULL;
+	bool stop = false;
+	int rv = 0;
+
+	memset(info, 0, sizeof *info);
+	if (!store_stream_name_valid(stream, stream_len))
+		return set_error(s, STORE_EINVALID_STREAM,
+				 "read stream: invalid stream name");
+	if (!backward && from_version == 0)
+		from_version = 1;
+	info->next = from_version;
+	view_open(i, &v);
+	it = rocksdb_create_iterator_cf(i->db, v.ro, i->cf[CF_VERSIONS]);
+	index_key(key, stream, stream_len, from_version);
+	if (backward)
+		rocksdb_iter_seek_for_prev(it, (const char *)key,
+					   prefix_len + 8);
+	else
+		rocksdb_iter_seek(it, (const char *)key, prefix_len + 8);
+
+	for (;;) {
+		rocksdb_pinnableslice_t *slice;
+		struct store_record rec;
+		const char *k;
+		const char *val;
+		size_t klen;
+		size_t vlen;
+
+		if (!rocksdb_iter_valid(it)) {
+			info->end = true;
+			break;
+		}
+		k = rocksdb_iter_key(it, &klen);
+		if (klen != prefix_len + 8 || memcmp(k, key, prefix_len) != 0) {
+			info->end = true;
+			break;
+		}
+		if (info->count == max_count || stop)
+			break;
+		version = get_be64((const uint8_t *)k + prefix_len);
+		val = rocksdb_iter_value(it, &vlen);
+		if (vlen != 8) {
+			rv = set_error(s, STORE_ECORRUPT,
+				       "read stream: index entry of %zu bytes",
+				       vlen);
+			break;
+		}
+		rv = fetch_record(s, &v, get_u64((const uint8_t *)val),
+				  &slice, &rec);
+		if (rv != 0)
+			break;
+		if (rec.version != version || rec.stream_len != stream_len ||
+		    memcmp(rec.stream, stream, stream_len) != 0) {
+			rocksdb_pinnableslice_destroy(slice);
+			rv = set_error(s, STORE_ECORRUPT,
+				       "read stream: index of version %llu "
+				       "points at another event",
+				       (unsigned long long)version);
+			break;
+		}
+		info->count++;
+		info->next = backward ? version - 1 : version + 1;
+		stop = !cb(arg, &rec);
+		rocksdb_pinnableslice_destroy(slice);
+		if (backward)
+			rocksdb_iter_prev(it);
+		else
+			rocksdb_iter_next(it);
+	}
+	if (rv == 0) {
+		rocksdb_iter_get_error(it, &err);
+		if (err != NULL)
+			rv = rocks_error(s, err, "read stream");
+	}
+	if (backward && info->end)
+		info->next = 0;
+	rocksdb_iter_destroy(it);
+	view_close(i, &v);
+	return rv;
+}
+
+static bool filter_match(const struct store_filter *f,
+			 const struct store_record *r)
+{
+	if (f == NULL)
+		return true;
+	if (f->stream_prefix_len > 0 &&
+	    (r->stream_len < f->stream_prefix_len ||
+	     memcmp(r->stream, f->stream_prefix, f->stream_prefix_len) != 0))
+		return false;
+	if (f->category_len > 0) {
+		size_t len;
+
+		store_stream_category(r->stream, r->stream_len, &len);
+		if (len != f->category_len ||
+		    memcmp(r->stream, f->category, len) != 0)
+			return false;
+	}
+	if (f->type_len > 0 &&
+	    (r->type_len != f->type_len ||
+	     memcmp(r->type, f->type, f->type_len) != 0))
+		return false;
+	return true;
+}
+
+int store_read_all(struct store *s, uint64_t from_position, uint32_t max_count,
+		   uint64_t max_scan, const struct store_filter *f,
+		   store_visit_cb cb, void *arg, struct store_read_info *info)
+{
+	struct store_int *i = s->i;
+	char errmsg[STORE_ERRMSG_SIZE];
+	struct read_view v;
+	rocksdb_iterator_t *it;
+	uint64_t scanned = 0;
+	uint8_t key[8];
+	char *err = NULL;
+	bool stop = false;
+	int rv = 0;
+
+	memset(info, 0, sizeof *info);
+	if (from_position == 0)
+		from_position = 1;
+	info->next = from_position;
+	view_open(i, &v);
+	it = rocksdb_create_iterator_cf(i->db, v.ro, i->cf[CF_LOG]);
+	put_be64(key, from_position);
+	rocksdb_iter_seek(it, (const char *)key, 8);
+	for (;;) {
+		struct store_record rec;
+		uint64_t position;
+		const char *k;
+		const char *val;
+		size_t klen;
+		size_t vlen;
+
+		if (!rocksdb_iter_valid(it)) {
+			info->end = true;
+			break;
+		}
+		if (info->count == max_count || stop ||
+		    (max_scan > 0 && scanned == max_scan))
+			break;
+		k = rocksdb_iter_key(it, &klen);
+		if (klen != 8) {
+			rv = set_error(s, STORE_ECORRUPT,
+				       "read log: key of %zu bytes", klen);
+			break;
+		}
+		position = get_be64((const uint8_t *)k);
+		val = rocksdb_iter_value(it, &vlen);
+		rv = store_record_decode(position, val, vlen, &rec, errmsg);
+		if (rv != 0) {
+			rv = set_error(s, STORE_ECORRUPT, "read log: %s",
+				       errmsg);
+			break;
+		}
+		scanned++;
+		info->next = position + 1;
+		if (filter_match(f, &rec)) {
+			info->count++;
+			stop = !cb(arg, &rec);
+		}
+		rocksdb_iter_next(it);
+	}
+	if (rv == 0) {
+		rocksdb_iter_get_error(it, &err);
+		if (err != NULL)
+			rv = rocks_error(s, err, "read log");
+	}
+	rocksdb_iter_destroy(it);
+	view_close(i, &v);
+	return rv;
+}
+
+int store_sync(struct store *s)
+{
+	char *err = NULL;
+
+	rocksdb_flush_wal(s->i->db, 1, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "sync store");
+	return 0;
+}
+
+int store_checkpoint(struct store *s, const char *dir)
+{
+	rocksdb_checkpoint_t *cp;
+	char *err = NULL;
+
+	cp = rocksdb_checkpoint_object_create(s->i->db, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "checkpoint");
+	/* A log size of 0 makes RocksDB flush the memtables, so the
+	 * checkpoint holds no WAL to replay. */
+	rocksdb_checkpoint_create(cp, dir, 0, &err);
+	rocksdb_checkpoint_object_destroy(cp);
+	if (err != NULL)
+		return rocks_error(s, err, "checkpoint");
+	return 0;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+static uint64_t fnv(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t k;
+
+	for (k = 0; k < len; k++) {
+		h ^= p[k];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+static uint64_t fnv_len(uint64_t h, uint64_t len)
+{
+	uint8_t b[8];
+
+	put_u64(b, len);
+	return fnv(h, b, 8);
+}
+
+int store_digest(struct store *s, unsigned cfs, uint64_t *digest)
+{
+	static const struct {
+		unsigned bit;
+		int cf;
+	} order[] = {{STORE_CF_LOG, CF_LOG},
+		     {STORE_CF_VERSIONS, CF_VERSIONS},
+		     {STORE_CF_DEDUP, CF_DEDUP},
+		     {STORE_CF_META, CF_DEFAULT}};
+	struct store_int *i = s->i;
+	uint64_t h = FNV_OFFSET;
+	struct read_view v;
+	size_t n;
+
+	view_open(i, &v);
+	for (n = 0; n < sizeof order / sizeof order[0]; n++) {
+		rocksdb_iterator_t *it;
+		char *err = NULL;
+
+		if ((cfs & order[n].bit) == 0)
+			continue;
+		h = fnv_len(h, order[n].bit);
+		it = rocksdb_create_iterator_cf(i->db, v.ro,
+						i->cf[order[n].cf]);
+		for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+		     rocksdb_iter_next(it)) {
+			size_t klen;
+			size_t vlen;
+			const char *k = rocksdb_iter_key(it, &klen);
+			const char *val = rocksdb_iter_value(it, &vlen);
+
+			h = fnv_len(h, klen);
+			h = fnv(h, k, klen);
+			h = fnv_len(h, vlen);
+			h = fnv(h, val, vlen);
+		}
+		rocksdb_iter_get_error(it, &err);
+		rocksdb_iter_destroy(it);
+		if (err != NULL) {
+			view_close(i, &v);
+			return rocks_error(s, err, "digest");
+		}
+	}
+	view_close(i, &v);
+	*digest = h;
+	return 0;
+}
+
+/* The column family named by one STORE_CF_* bit, or -1. */
+static int cf_of(unsigned bit)
+{
+	switch (bit) {
+	case STORE_CF_LOG:
+		return CF_LOG;
+	case STORE_CF_VERSIONS:
+		return CF_VERSIONS;
+	case STORE_CF_DEDUP:
+		return CF_DEDUP;
+	case STORE_CF_META:
+		return CF_DEFAULT;
+	default:
+		return -1;
+	}
+}
+
+int store_debug_put(struct store *s, unsigned cf, const void *key,
+		    size_t key_len, const void *val, size_t val_len)
+{
+	int k = cf_of(cf);
+	char *err = NULL;
+
+	if (k < 0)
+		return set_error(s, STORE_EINVAL, "debug put: bad cf %u", cf);
+	rocksdb_put_cf(s->i->db, s->i->wopts, s->i->cf[k], key, key_len, val,
+		       val_len, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "debug put");
+	return 0;
+}
+
+int store_debug_get(struct store *s, unsigned cf, const void *key,
+		    size_t key_len, void **val, size_t *val_len)
+{
+	int k = cf_of(cf);
+	char *err = NULL;
+	char *v;
+
+	*val = NULL;
+	*val_len = 0;
+	if (k < 0)
+		return set_error(s, STORE_EINVAL, "debug get: bad cf %u", cf);
+	v = rocksdb_get_cf(s->i->db, s->i->ropts, s->i->cf[k], key, key_len,
+			   val_len, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "debug get");
+	if (v == NULL)
+		return 0;
+	*val = malloc(*val_len > 0 ? *val_len : 1);
+	if (*val == NULL) {
+		rocksdb_free(v);
+		return set_error(s, STORE_ENOMEM, "debug get: out of memory");
+	}
+	memcpy(*val, v, *val_len);
+	rocksdb_free(v);
+	return 0;
+}
+
+int store_debug_delete(struct store *s, unsigned cf, const void *key,
+		       size_t key_len)
+{
+	int k = cf_of(cf);
+	char *err = NULL;
+
+	if (k < 0)
+		return set_error(s, STORE_EINVAL, "debug delete: bad cf %u",
+				 cf);
+	rocksdb_delete_cf(s->i->db, s->i->wopts, s->i->cf[k], key, key_len,
+			  &err);
+	if (err != NULL)
+		return rocks_error(s, err, "debug delete");
+	return 0;
+}

@@ -1,0 +1,417 @@
+/* storage: Cairn's deterministic state machine on RocksDB.
+ *
+ * Every replica runs the same sequence of committed Raft entries through
+ * store_apply(); each entry carries one or more append transactions encoded
+ * as docs/storage-format.md specifies. Applying is deterministic: the same
+ * entries give byte-identical `log` and `versions` column families on every
+ * replica. Business outcomes (a version conflict, a duplicate retry) are
+ * values in the results, never errors: only storage failures are errors.
+ *
+ * This module is the only code that includes <rocksdb/c.h>. It knows nothing
+ * of Raft: the caller passes each entry's index.
+ *
+ * Threading: a store is used from one thread at a time (the node's loop).
+ * Reads may run while no apply is in progress; they see a consistent view
+ * (each read uses one RocksDB snapshot). */
+#ifndef CAIRN_STORAGE_STORE_H
+#define CAIRN_STORAGE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+
+/* Error codes of this module: 0 is success, every other code comes from this
+ * table, with its message beside it. */
+#define STORE_ERRORS(X)                                                     \
+	X(STORE_ENOMEM, 1, "out of memory")                                  \
+	X(STORE_EIO, 2, "storage error")                                     \
+	X(STORE_ECORRUPT, 3, "data corruption")                              \
+	X(STORE_EMALFORMED, 4, "malformed encoding")                         \
+	X(STORE_EINVALID_STREAM, 5, "invalid stream name")                   \
+	X(STORE_EINVALID_TYPE, 6, "invalid event type")                      \
+	X(STORE_EDATA_TOO_LARGE, 7, "event data too large")                  \
+	X(STORE_EMETADATA_TOO_LARGE, 8, "event metadata too large")          \
+	X(STORE_ETOO_MANY_EVENTS, 9, "too many events in one transaction")   \
+	X(STORE_ETXN_TOO_LARGE, 10, "transaction too large")                 \
+	X(STORE_EEMPTY, 11, "transaction or part without events")            \
+	X(STORE_EDUPLICATE_STREAM, 12, "stream appears twice in one transaction") \
+	X(STORE_EINVALID_EXPECTED, 13, "invalid expected version")           \
+	X(STORE_EENTRY_TOO_LARGE, 14, "entry too large")                     \
+	X(STORE_EINVAL, 15, "invalid argument")
+
+enum store_error {
+#define STORE_ERROR_ENUM(name, code, msg) name = code,
+	STORE_ERRORS(STORE_ERROR_ENUM)
+#undef STORE_ERROR_ENUM
+};
+
+/* The static message of an error code ("unknown error" for others). */
+const char *store_strerror(int code);
+
+/* Size of every errmsg buffer this module fills. */
+#define STORE_ERRMSG_SIZE 256
+
+/* ------------------------------------------------------------------------
+ * Transactions (the decoded view of the bytes a Raft entry carries)
+ * ------------------------------------------------------------------------ */
+
+enum store_expect_kind {
+	STORE_EXPECT_ANY = 0,       /* no check */
+	STORE_EXPECT_NO_STREAM = 1, /* the stream has no events (version 0) */
+	STORE_EXPECT_EXISTS = 2,    /* the stream has at least one event */
+	STORE_EXPECT_EXACT = 3,     /* the stream's version is exactly .version */
+};
+
+struct store_expect {
+	uint8_t kind;     /* enum store_expect_kind */
+	uint64_t version; /* for STORE_EXPECT_EXACT, 0..STORE_VERSION_MAX */
+};
+
+/* One event to append. Pointers are borrowed: they point into the caller's
+ * memory (or into the encoded buffer for a decoded view). */
+struct store_event {
+	uint8_t id[16];           /* event id, a UUID */
+	const char *type;         /* borrowed, 1..STORE_EVENT_TYPE_MAX bytes */
+	uint32_t type_len;        /* bytes in type */
+	uint16_t schema_version;  /* 0 means none */
+	int64_t event_time_us;    /* client clock, µs since epoch; 0 = none */
+	const void *data;         /* borrowed, may be NULL when data_len is 0 */
+	uint32_t data_len;        /* 0..STORE_EVENT_DATA_MAX */
+	const void *metadata;     /* borrowed, may be NULL when empty */
+	uint32_t metadata_len;    /* 0..STORE_EVENT_METADATA_MAX */
+};
+
+/* The events appended to one stream within a transaction. */
+struct store_part {
+	const char *stream;              /* borrowed, a valid stream name */
+	uint32_t stream_len;             /* bytes in stream */
+	struct store_expect expect;      /* checked at apply */
+	uint32_t n_events;               /* at least 1 */
+	const struct store_event *events; /* borrowed, n_events of them */
+};
+
+/* An append transaction: all parts commit or none does. */
+struct store_txn {
+	uint64_t commit_time_us;        /* assigned by the leader */
+	bool has_client;                /* client_id/client_seq are set */
+	uint8_t client_id[16];          /* the writer's id */
+	uint64_t client_seq;            /* strictly increasing per writer */
+	uint32_t n_parts;               /* at least 1 */
+	const struct store_part *parts; /* borrowed, n_parts of them */
+};
+
+/* Checks @t against every limit and rule of the data model without encoding
+ * it. Returns 0, or the STORE_E* code of the first violation with a message
+ * naming the part and event in @errmsg. */
+int store_txn_validate(const struct store_txn *t, char *errmsg);
+
+/* Bytes store_txn_encode() writes for a valid @t. */
+size_t store_txn_encoded_size(const struct store_txn *t);
+
+/* Encodes a transaction that store_txn_validate() accepted into @buf, which
+ * has room for store_txn_encoded_size(t) bytes. Returns the bytes written. */
+size_t store_txn_encode(const struct store_txn *t, void *buf);
+
+/* A decoded transaction whose pointers point into the encoded buffer: valid
+ * while that buffer lives and until the next decode into the same view. The
+ * part and event arrays are owned by the view and reused between decodes. */
+struct store_txn_view {
+	struct store_txn txn;        /* the result; parts point into .parts */
+	struct store_part *parts;    /* owned */
+	struct store_event *events;  /* owned */
+	uint32_t cap_parts;          /* allocated length of parts */
+	uint32_t cap_events;         /* allocated length of events */
+};
+
+void store_txn_view_init(struct store_txn_view *v);
+void store_txn_view_close(struct store_txn_view *v);
+
+/* Decodes and validates one encoded transaction. Never reads outside
+ * [buf, buf+len); every count is checked against the bytes that remain
+ * before anything is allocated from it. Returns 0, STORE_ENOMEM, or the
+ * STORE_E* code of the malformation or rule violation, with @errmsg. */
+int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
+		     char *errmsg);
+
+/* ------------------------------------------------------------------------
+ * Entries: several transactions in one Raft entry, padded to 8 bytes.
+ * ------------------------------------------------------------------------ */
+
+/* Builds one entry in a growable buffer it owns. */
+struct store_entry_builder {
+	uint8_t *buf;   /* owned */
+	size_t len;     /* bytes used, header included */
+	size_t cap;     /* bytes allocated */
+	uint32_t count; /* transactions added */
+};
+
+void store_entry_builder_init(struct store_entry_builder *b);
+void store_entry_builder_close(struct store_entry_builder *b);
+/* Forgets the transactions added so far, keeping the buffer. */
+void store_entry_builder_reset(struct store_entry_builder *b);
+
+/* Validates and appends @t. Returns 0, STORE_ENOMEM,
+ * STORE_EENTRY_TOO_LARGE (nothing added: finish this entry, start another)
+ * or a validation error with @errmsg; on error the builder is unchanged. */
+int store_entry_add(struct store_entry_builder *b, const struct store_txn *t,
+		    char *errmsg);
+
+/* Appends a transaction that is already encoded (and was validated when it
+ * was encoded or decoded). Same errors as store_entry_add(). */
+int store_entry_add_encoded(struct store_entry_builder *b, const void *txn,
+			    size_t len, char *errmsg);
+
+/* Completes the entry: writes the header, pads with zeros to a multiple of
+ * 8 bytes, and points @buf and @len at it. The memory stays the builder's
+ * until the next call on it. Fails with STORE_EEMPTY when nothing was
+ * added. */
+int store_entry_finish(struct store_entry_builder *b, const void **buf,
+		       size_t *len);
+
+/* Walks the transactions of an encoded entry. */
+struct store_entry_iter {
+	const uint8_t *p;   /* next transaction's length field (borrowed) */
+	const uint8_t *end; /* end of the entry's body (borrowed) */
+	uint32_t remaining; /* transactions not yet returned */
+};
+
+/* Checks the entry header and framing (magic, format version, lengths,
+ * padding) of @buf. Returns 0 or STORE_EMALFORMED with @errmsg. */
+int store_entry_open(const void *buf, size_t len, struct store_entry_iter *it,
+		     char *errmsg);
+
+/* Yields the next transaction's bytes. Returns true and sets @txn/@len, or
+ * false when the entry has no more. store_entry_open() already checked that
+ * every length fits. */
+bool store_entry_next(struct store_entry_iter *it, const void **txn,
+		      size_t *len);
+
+/* Transactions in the entry store_entry_open() accepted. */
+uint32_t store_entry_count(const void *buf);
+
+/* ------------------------------------------------------------------------
+ * The store
+ * ------------------------------------------------------------------------ */
+
+struct store_int; /* RocksDB handles, private to storage/ */
+
+struct store {
+	struct store_int *i;               /* owned */
+	char errmsg[STORE_ERRMSG_SIZE];    /* the last error, outside in */
+};
+
+struct store_options {
+	/* RocksDB block cache in bytes; 0 picks the default (64 MiB). */
+	uint64_t block_cache_bytes;
+	/* Sync the WAL on every applied entry. Off by default: the Raft log
+	 * is the durable record and entries above the applied index are
+	 * re-applied after a crash; store_sync() makes RocksDB durable when
+	 * a snapshot needs it. */
+	bool sync_every_apply;
+};
+
+/* Opens (creating if missing) the store in directory @dir with the column
+ * families log, versions, dedup and default. @opts may be NULL. Returns 0,
+ * or a STORE_E* code with s->errmsg set; on error nothing needs closing. */
+int store_open(struct store *s, const char *dir,
+	       const struct store_options *opts);
+
+/* Closes the store. Everything applied before stays (the WAL is flushed,
+ * without fsync unless sync_every_apply). */
+void store_close(struct store *s);
+
+enum store_outcome {
+	STORE_COMMITTED = 0,              /* appended */
+	STORE_DUPLICATE = 1,              /* committed before: original result */
+	STORE_STALE_SEQUENCE = 2,         /* below the writer's high-water mark
+					   * and never committed: rejected */
+	STORE_WRONG_EXPECTED_VERSION = 3, /* a part's check failed: nothing
+					   * written */
+	STORE_REJECTED = 4,               /* the transaction's bytes are invalid
+					   * (code in .reject_code): nothing
+					   * written */
+};
+
+/* Where one part's events landed. Versions and positions are contiguous
+ * within a part. */
+struct store_part_result {
+	uint64_t first_version;
+	uint64_t last_version; /* the stream's version after the append */
+	uint64_t first_position;
+	uint64_t last_position;
+};
+
+struct store_txn_result {
+	uint8_t outcome;                  /* enum store_outcome */
+	uint32_t n_parts;                 /* part results (COMMITTED,
+					   * DUPLICATE) */
+	struct store_part_result *parts;  /* borrowed from the results */
+	uint32_t first_part;              /* index of parts[0] in the
+					   * results' parts array */
+	uint32_t conflict_part;           /* WRONG_EXPECTED_VERSION: which */
+	uint64_t actual_version;          /* WRONG_EXPECTED_VERSION: its version
+					   * (0 when the stream is empty);
+					   * STALE_SEQUENCE: the high-water
+					   * mark */
+	int reject_code;                  /* REJECTED: the STORE_E* code */
+};
+
+/* The outcome of applying one entry. Owned arrays are reused across
+ * store_apply() calls. */
+struct store_results {
+	bool skipped;       /* index at or below the applied index: nothing
+			     * changed, no results */
+	int entry_error;    /* non-zero when the entry's framing was
+			     * malformed: no transaction applied, but the
+			     * applied index advanced */
+	uint32_t n;                        /* transactions */
+	struct store_txn_result *txns;     /* owned, n of them */
+	struct store_part_result *parts;   /* owned; txns[k].parts point here */
+	uint32_t n_parts_used;             /* entries of parts in use */
+	uint32_t cap_txns;
+	uint32_t cap_parts;
+};
+
+void store_results_init(struct store_results *r);
+void store_results_close(struct store_results *r);
+
+/* Applies the entry at Raft index @index. If @index is at or below the
+ * stored applied index, nothing changes and r->skipped is set. Otherwise
+ * each transaction is checked in order (dedup first, then every part's
+ * expected version, seeing the effects of earlier transactions of the same
+ * entry) and the effects of all of them plus the new applied index go into
+ * one RocksDB write batch. Returns 0 (whatever the outcomes) or a storage
+ * error (STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT) with s->errmsg, in which
+ * case nothing was written and the store must be closed. */
+int store_apply(struct store *s, uint64_t index, const void *entry,
+		size_t len, struct store_results *r);
+
+/* The applied index: 0 for a new store. */
+uint64_t store_applied_index(const struct store *s);
+
+/* The last global position assigned: 0 for a new store. */
+uint64_t store_last_position(const struct store *s);
+
+/* A stream's head. */
+struct store_head {
+	uint64_t version;       /* events in the stream; 0 when none */
+	uint64_t last_position; /* position of its last event; 0 when none */
+};
+
+/* Reads a stream's head; an unknown stream has version 0. Returns 0 or a
+ * storage error. */
+int store_head(struct store *s, const char *stream, size_t stream_len,
+	       struct store_head *h);
+
+/* Looks up a committed (client id, sequence) in committed state: when it
+ * committed, sets @found and leaves its original result in r->txns[0]
+ * (outcome STORE_DUPLICATE, r->n == 1); otherwise r->n == 0. Sets @hwm to
+ * the writer's high-water mark (0 when unknown). Returns 0 or a storage
+ * error. Used by the leader to answer retries without a proposal. */
+int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
+		       uint64_t seq, bool *found, uint64_t *hwm,
+		       struct store_results *r);
+
+/* An event as stored, with its assigned version and position. Pointers are
+ * borrowed from the read's buffers: valid only inside the visit callback. */
+struct store_record {
+	uint64_t position;
+	uint64_t version;
+	const char *stream;
+	uint32_t stream_len;
+	uint8_t id[16];
+	const char *type;
+	uint32_t type_len;
+	uint16_t schema_version;  /* 0 when none */
+	int64_t event_time_us;    /* 0 when none */
+	uint64_t commit_time_us;
+	bool has_client;
+	uint8_t client_id[16];
+	uint64_t client_seq;
+	const void *data;
+	uint32_t data_len;
+	const void *metadata;
+	uint32_t metadata_len;
+};
+
+/* Decodes a `log` value stored at @position, verifying its checksum (which
+ * covers the position too). Returns 0, STORE_ECORRUPT on a checksum
+ * mismatch, or STORE_EMALFORMED, with @errmsg. Never reads outside
+ * [buf, buf+len). */
+int store_record_decode(uint64_t position, const void *buf, size_t len,
+			struct store_record *r, char *errmsg);
+
+/* Called once per record a read returns; return false to stop early. */
+typedef bool (*store_visit_cb)(void *arg, const struct store_record *r);
+
+/* Where a read stopped. */
+struct store_read_info {
+	uint32_t count; /* records passed to the callback */
+	uint64_t next;  /* version (stream reads) or position (global reads)
+			 * to continue from; 0 when a backward read reached
+			 * the start */
+	bool end;       /* nothing more to read now */
+};
+
+/* Start a backward read at the stream's head. */
+#define STORE_VERSION_HEAD UINT64_MAX
+
+/* Reads up to @max_count events of a stream, forward from @from_version
+ * (1 and 0 both mean the start) or backward from it (STORE_VERSION_HEAD
+ * for the head). An unknown stream reads as empty. Returns 0, or
+ * STORE_ECORRUPT / STORE_EIO with s->errmsg. */
+int store_read_stream(struct store *s, const char *stream, size_t stream_len,
+		      uint64_t from_version, bool backward, uint32_t max_count,
+		      store_visit_cb cb, void *arg, struct store_read_info *info);
+
+/* Filters of a global read; NULL or zero-length fields match everything. */
+struct store_filter {
+	const char *stream_prefix; /* stream names starting with this */
+	size_t stream_prefix_len;
+	const char *category;      /* the part of the name before the first
+				    * '-'; a name without '-' has none */
+	size_t category_len;
+	const char *type;          /* exact event type */
+	size_t type_len;
+};
+
+/* Reads the global log forward from @from_position (0 and 1 both mean the
+ * start), passing up to @max_count matching records to @cb and examining at
+ * most @max_scan records (0: no bound) so a sparse filter cannot hold the
+ * caller for long; info->next says where to continue. @f may be NULL.
+ * Returns 0, or STORE_ECORRUPT / STORE_EIO with s->errmsg. */
+int store_read_all(struct store *s, uint64_t from_position, uint32_t max_count,
+		   uint64_t max_scan, const struct store_filter *f,
+		   store_visit_cb cb, void *arg, struct store_read_info *info);
+
+/* Makes everything applied so far durable (WAL flush with fsync). */
+int store_sync(struct store *s);
+
+/* Creates a consistent RocksDB checkpoint of the store in @dir, which must
+ * not exist. */
+int store_checkpoint(struct store *s, const char *dir);
+
+/* Column families a digest can cover. */
+enum {
+	STORE_CF_LOG = 1u << 0,
+	STORE_CF_VERSIONS = 1u << 1,
+	STORE_CF_DEDUP = 1u << 2,
+	STORE_CF_META = 1u << 3,
+};
+
+/* A 64-bit digest (FNV-1a over length-prefixed keys and values, in key
+ * order) of the column families in @cfs. Two replicas that applied the same
+ * entries have equal digests of log, versions and dedup. */
+int store_digest(struct store *s, unsigned cfs, uint64_t *digest);
+
+/* Valid stream name: 1..255 bytes of UTF-8 without control characters. */
+bool store_stream_name_valid(const char *name, size_t len);
+
+/* The category of a stream name (the part before the first '-'); sets
+ * @len to 0 when the name has no '-'. */
+const char *store_stream_category(const char *name, size_t name_len,
+				  size_t *len);
+
+#endif /* CAIRN_STORAGE_STORE_H */

@@ -1,0 +1,110 @@
+/* What storage/'s own files share and nobody else may use: byte order
+ * helpers, key layouts and the RocksDB handles behind struct store. */
+#ifndef CAIRN_STORAGE_STORE_INT_H
+#define CAIRN_STORAGE_STORE_INT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "store.h"
+
+/* Format versions: the first byte of every entry body, transaction and
+ * record. A decoder rejects any other value. */
+#define STORE_ENTRY_FORMAT 1
+#define STORE_TXN_FORMAT 1
+#define STORE_RECORD_FORMAT 1
+/* The layout of keys and values in the column families (meta "format"). */
+#define STORE_LAYOUT_FORMAT 1
+
+/* "CRNE" */
+#define STORE_ENTRY_MAGIC 0x454e5243u
+#define STORE_ENTRY_HEADER 16
+
+/* Transaction header: format, flags, reserved u16, n_parts, commit time. */
+#define STORE_TXN_HEADER 16
+/* Optional client block: id and sequence. */
+#define STORE_TXN_CLIENT 24
+#define STORE_TXN_FLAG_CLIENT 0x01u
+/* Part header without the name: name length, expect kind, version, count. */
+#define STORE_PART_FIXED 14
+/* Event without type, data and metadata: id, type length, schema, event
+ * time, data length, metadata length. */
+#define STORE_EVENT_FIXED 35
+
+/* Record layout (see docs/storage-format.md). */
+#define STORE_RECORD_HEADER 80
+#define STORE_RECORD_TRAILER 4
+#define STORE_RECORD_FLAG_CLIENT 0x01u
+
+static inline void put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void put_u64(uint8_t *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)v);
+	put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint16_t get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
+	       ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t get_u64(const uint8_t *p)
+{
+	return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
+}
+
+/* Keys are big-endian so that RocksDB's bytewise order is numeric order. */
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Formats into @errmsg (STORE_ERRMSG_SIZE bytes); NULL is allowed. */
+void store_errorf(char *errmsg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Bytes of the record for @e at the given coordinates. */
+size_t store_record_size(uint32_t stream_len, const struct store_event *e);
+
+/* Encodes one record into @buf (store_record_size() bytes), checksum
+ * included. */
+void store_record_encode(uint8_t *buf, uint64_t position, uint64_t version,
+			 const char *stream, uint32_t stream_len,
+			 const struct store_event *e, const struct store_txn *t);
+
+#endif /* CAIRN_STORAGE_STORE_INT_H */
