@@ -158,8 +158,11 @@ void store_entry_builder_reset(struct store_entry_builder *b);
 int store_entry_add(struct store_entry_builder *b, const struct store_txn *t,
 		    char *errmsg);
 
-/* Appends a transaction that is already encoded (and was validated when it
- * was encoded or decoded). Same errors as store_entry_add(). */
+/* Appends a transaction that is already encoded, without decoding it again:
+ * the caller validated it when it encoded or decoded it (a transaction that
+ * is not valid anyway is rejected at apply, on every replica alike). Returns
+ * 0, STORE_ENOMEM, STORE_EMALFORMED for an empty buffer,
+ * STORE_ETXN_TOO_LARGE, or STORE_EENTRY_TOO_LARGE (nothing added). */
 int store_entry_add_encoded(struct store_entry_builder *b, const void *txn,
 			    size_t len, char *errmsg);
 
@@ -300,8 +303,8 @@ struct store_head {
 	uint64_t last_position; /* position of its last event; 0 when none */
 };
 
-/* Reads a stream's head; an unknown stream has version 0. Returns 0 or a
- * storage error. */
+/* Reads a stream's head; an unknown stream has version 0. Returns 0,
+ * STORE_EINVALID_STREAM for an invalid name, or a storage error. */
 int store_head(struct store *s, const char *stream, size_t stream_len,
 	       struct store_head *h);
 
@@ -360,8 +363,9 @@ struct store_read_info {
 
 /* Reads up to @max_count events of a stream, forward from @from_version
  * (1 and 0 both mean the start) or backward from it (STORE_VERSION_HEAD
- * for the head). An unknown stream reads as empty. Returns 0, or
- * STORE_ECORRUPT / STORE_EIO with s->errmsg. */
+ * for the head). An unknown stream reads as empty. Returns 0,
+ * STORE_EINVALID_STREAM for an invalid name, or STORE_ECORRUPT / STORE_EIO,
+ * with s->errmsg. */
 int store_read_stream(struct store *s, const char *stream, size_t stream_len,
 		      uint64_t from_version, bool backward, uint32_t max_count,
 		      store_visit_cb cb, void *arg, struct store_read_info *info);

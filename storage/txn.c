@@ -638,8 +638,13 @@ int store_entry_add_encoded(struct store_entry_builder *b, const void *txn,
 {
 	int rv;
 
-	if (len == 0 || len > STORE_TXN_BYTES_MAX) {
-		store_errorf(errmsg, "encoded transaction of %zu bytes", len);
+	if (len == 0) {
+		store_errorf(errmsg, "empty encoded transaction");
+		return STORE_EMALFORMED;
+	}
+	if (len > STORE_TXN_BYTES_MAX) {
+		store_errorf(errmsg, "encoded transaction of %zu bytes over %u",
+			     len, STORE_TXN_BYTES_MAX);
 		return STORE_ETXN_TOO_LARGE;
 	}
 	rv = builder_check_room(b, len, errmsg);
@@ -686,7 +691,7 @@ int store_entry_open(const void *buf, size_t len, struct store_entry_iter *it,
 	size_t k;
 
 	if (len < STORE_ENTRY_HEADER || len % 8 != 0 ||
-	    len > STORE_ENTRY_BYTES_MAX + 8) {
+	    len > STORE_ENTRY_BYTES_MAX) {
 		store_errorf(errmsg, "entry of %zu bytes: not a multiple of 8 "
 			     "between %d and %u", len, STORE_ENTRY_HEADER,
 			     STORE_ENTRY_BYTES_MAX);

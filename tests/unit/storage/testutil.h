@@ -27,7 +27,7 @@ struct tu_txn {
 	struct store_part parts[8];
 	struct store_event *events; /* owned */
 	uint8_t *data;              /* owned */
-	char streams[8][64];
+	char streams[8][STORE_STREAM_NAME_MAX + 1];
 };
 
 /* Makes a transaction with one part per stream in @streams (NULL
