@@ -20,6 +20,16 @@ static uint32_t record_crc(uint64_t position, const uint8_t *buf, size_t len)
 	return (uint32_t)crc;
 }
 
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	size_t k;
+
+	for (k = 0; k < len; k++)
+		if (p[k] != 0)
+			return false;
+	return true;
+}
+
 size_t store_record_size(uint32_t stream_len, const struct store_event *e)
 {
 	return STORE_RECORD_HEADER + (size_t)stream_len + e->type_len +
@@ -74,23 +84,29 @@ int store_record_decode(uint64_t position, const void *buf, size_t len,
 	uint32_t crc;
 
 	if (len < STORE_RECORD_HEADER + STORE_RECORD_TRAILER) {
-		store_errorf(errmsg, "record at position %llu: %zu bytes is "
-			     "too short", (unsigned long long)position, len);
+		store_errorf(errmsg,
+			     "record at position %llu: %zu bytes is "
+			     "too short",
+			     (unsigned long long)position, len);
 		return STORE_ECORRUPT;
 	}
 	/* The checksum first: nothing of a damaged record is trusted, not
 	 * even its lengths. */
 	crc = get_u32(p + len - STORE_RECORD_TRAILER);
 	if (crc != record_crc(position, p, len - STORE_RECORD_TRAILER)) {
-		store_errorf(errmsg, "record at position %llu: checksum "
-			     "mismatch", (unsigned long long)position);
+		store_errorf(errmsg,
+			     "record at position %llu: checksum "
+			     "mismatch",
+			     (unsigned long long)position);
 		return STORE_ECORRUPT;
 	}
 	if (p[0] != STORE_RECORD_FORMAT ||
-	    (p[1] & ~STORE_RECORD_FLAG_CLIENT) != 0) {
-		store_errorf(errmsg, "record at position %llu: format %u, "
-			     "flags %#x", (unsigned long long)position, p[0],
-			     p[1]);
+	    (p[1] & ~STORE_RECORD_FLAG_CLIENT) != 0 || get_u16(p + 6) != 0 ||
+	    ((p[1] & STORE_RECORD_FLAG_CLIENT) == 0 && !all_zero(p + 48, 24))) {
+		store_errorf(errmsg,
+			     "record at position %llu: format %u, "
+			     "flags %#x, or reserved bytes not zero",
+			     (unsigned long long)position, p[0], p[1]);
 		return STORE_EMALFORMED;
 	}
 	memset(r, 0, sizeof *r);
@@ -112,7 +128,8 @@ int store_record_decode(uint64_t position, const void *buf, size_t len,
 	if (want != len || r->stream_len == 0 || r->type_len == 0 ||
 	    r->data_len > STORE_EVENT_DATA_MAX ||
 	    r->metadata_len > STORE_EVENT_METADATA_MAX) {
-		store_errorf(errmsg, "record at position %llu: lengths do not "
+		store_errorf(errmsg,
+			     "record at position %llu: lengths do not "
 			     "add up to its %zu bytes",
 			     (unsigned long long)position, len);
 		return STORE_EMALFORMED;

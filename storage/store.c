@@ -9,9 +9,9 @@
  *             client id (16) seq (u64 BE)     -> original result
  *   default   "applied_index", "last_position", "format"
  *
- * One entry is one write batch (with an index, so later transactions of the
- * same entry see the effects of earlier ones) that also records the applied
- * index. */
+ * One entry is one write batch that also records the applied index; an
+ * overlay (overlay.c) lets later transactions of the same entry see the
+ * heads and writer sequences that earlier ones changed. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,15 +24,19 @@
 
 enum { CF_DEFAULT, CF_LOG, CF_VERSIONS, CF_DEDUP, CF_COUNT };
 
-static const char *const cf_names[CF_COUNT] = {"default", "log", "versions",
-					       "dedup"};
+static const char *const cf_names[CF_COUNT] = { "default", "log", "versions",
+						"dedup" };
 
-#define KEY_APPLIED "applied_index"
+#define KEY_APPLIED       "applied_index"
 #define KEY_LAST_POSITION "last_position"
-#define KEY_FORMAT "format"
+#define KEY_FORMAT        "format"
 
-#define VERSIONS_HEAD 'H'
+#define VERSIONS_HEAD  'H'
 #define VERSIONS_INDEX 'V'
+
+/* WAL bytes kept before the column families are flushed; see
+ * store_open(). */
+#define STORE_WAL_BYTES_MAX (256u << 20)
 
 /* 'V' + name length + name + version. */
 #define INDEX_KEY_MAX (2 + STORE_STREAM_NAME_MAX + 8)
@@ -47,9 +51,10 @@ struct store_int {
 	rocksdb_cache_t *cache;
 	rocksdb_readoptions_t *ropts;
 	rocksdb_writeoptions_t *wopts;
-	rocksdb_writebatch_wi_t *batch;
-	struct store_txn_view view;   /* reused by every apply */
-	uint8_t *scratch;             /* record encoding buffer, owned */
+	rocksdb_writebatch_t *batch; /* the entry being applied */
+	struct overlay overlay;      /* what the entry changed so far */
+	struct store_txn_view view;  /* reused by every apply */
+	uint8_t *scratch;            /* record encoding buffer, owned */
 	size_t scratch_cap;
 	uint64_t applied_index;
 	uint64_t last_position;
@@ -108,7 +113,8 @@ static void destroy_handles(struct store_int *i)
 	int k;
 
 	if (i->batch != NULL)
-		rocksdb_writebatch_wi_destroy(i->batch);
+		rocksdb_writebatch_destroy(i->batch);
+	overlay_close(&i->overlay);
 	if (i->ropts != NULL)
 		rocksdb_readoptions_destroy(i->ropts);
 	if (i->wopts != NULL)
@@ -178,6 +184,13 @@ int store_open(struct store *s, const char *dir,
 	/* Refuse to run on a store whose files are damaged rather than
 	 * silently dropping what they held. */
 	rocksdb_options_set_paranoid_checks(i->db_opts, 1);
+	/* The small column families (versions, dedup, meta) fill their
+	 * memtables far more slowly than the log, and the WAL is kept until
+	 * every column family with data in it has flushed. Bounding the WAL
+	 * makes RocksDB flush them too, so the store's disk footprint stays
+	 * near its data instead of growing by the default 4x memtable
+	 * budget (2 GiB). */
+	rocksdb_options_set_max_total_wal_size(i->db_opts, STORE_WAL_BYTES_MAX);
 	i->cache = rocksdb_cache_create_lru((size_t)cache_bytes);
 	for (k = 0; k < CF_COUNT; k++) {
 		make_cf_options(i, k);
@@ -187,7 +200,8 @@ int store_open(struct store *s, const char *dir,
 	i->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(i->wopts,
 				      opts != NULL && opts->sync_every_apply);
-	i->batch = rocksdb_writebatch_wi_create(1 << 16, 1);
+	i->batch = rocksdb_writebatch_create();
+	overlay_init(&i->overlay);
 
 	i->db = rocksdb_open_column_families(i->db_opts, dir, CF_COUNT,
 					     cf_names, cf_opts, i->cf, &err);
@@ -216,8 +230,8 @@ int store_open(struct store *s, const char *dir,
 	} else if (format != STORE_LAYOUT_FORMAT) {
 		rv = set_error(s, STORE_ECORRUPT,
 			       "open store: layout format %llu, this build "
-			       "reads %d", (unsigned long long)format,
-			       STORE_LAYOUT_FORMAT);
+			       "reads %d",
+			       (unsigned long long)format, STORE_LAYOUT_FORMAT);
 		goto err_after_db_open;
 	}
 	rv = meta_get_u64(s, KEY_APPLIED, &i->applied_index);
@@ -230,9 +244,8 @@ int store_open(struct store *s, const char *dir,
 	/* The log's last key must be the last position the meta records:
 	 * both are written by the same batch. */
 	{
-		rocksdb_iterator_t *it =
-			rocksdb_create_iterator_cf(i->db, i->ropts,
-						   i->cf[CF_LOG]);
+		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
+			i->db, i->ropts, i->cf[CF_LOG]);
 		uint64_t last = 0;
 		size_t klen;
 		const char *key;
@@ -360,23 +373,9 @@ static size_t index_key(uint8_t *key, const char *stream, size_t len,
 	return 2 + len + 8;
 }
 
-/* Reads a value through the entry's batch, so the effects of earlier
- * transactions of the same entry are visible. Sets *val NULL when absent;
- * the caller frees it with rocksdb_free. */
-static int batch_get(struct store *s, int cf, const void *key, size_t klen,
-		     char **val, size_t *vlen)
-{
-	struct store_int *i = s->i;
-	char *err = NULL;
-
-	*val = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
-		i->batch, i->db, i->ropts, i->cf[cf], key, klen, vlen, &err);
-	if (err != NULL)
-		return rocks_error(s, err, "apply: read");
-	return 0;
-}
-
-static int read_head(struct store *s, bool through_batch, const char *stream,
+/* Reads a stream's head; with @in_entry, as the current entry's earlier
+ * transactions left it. */
+static int read_head(struct store *s, bool in_entry, const char *stream,
 		     size_t len, struct store_head *h)
 {
 	struct store_int *i = s->i;
@@ -385,18 +384,20 @@ static int read_head(struct store *s, bool through_batch, const char *stream,
 	char *err = NULL;
 	size_t vlen = 0;
 	char *val;
-	int rv;
 
-	if (through_batch) {
-		rv = batch_get(s, CF_VERSIONS, key, klen, &val, &vlen);
-		if (rv != 0)
-			return rv;
-	} else {
-		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_VERSIONS],
-				     (const char *)key, klen, &vlen, &err);
-		if (err != NULL)
-			return rocks_error(s, err, "read head");
+	if (in_entry) {
+		const uint64_t *v = overlay_get(&i->overlay, key, klen);
+
+		if (v != NULL) {
+			h->version = v[0];
+			h->last_position = v[1];
+			return 0;
+		}
 	}
+	val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_VERSIONS],
+			     (const char *)key, klen, &vlen, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "read head");
 	h->version = 0;
 	h->last_position = 0;
 	if (val == NULL)
@@ -425,8 +426,8 @@ int store_head(struct store *s, const char *stream, size_t stream_len,
 /* Dedup result value: format byte, first position, part count, then per
  * part the last version and the event count. */
 #define DEDUP_RESULT_FORMAT 1
-#define DEDUP_RESULT_FIXED 13
-#define DEDUP_RESULT_PART 12
+#define DEDUP_RESULT_FIXED  13
+#define DEDUP_RESULT_PART   12
 
 static void dedup_key(uint8_t *key, const uint8_t client_id[16], uint64_t seq)
 {
@@ -474,59 +475,98 @@ static int dedup_decode(struct store *s, const uint8_t *val, size_t vlen,
 	return 0;
 
 corrupt:
-	return set_error(s, STORE_ECORRUPT, "dedup result of %zu bytes is "
-			 "malformed", vlen);
+	return set_error(s, STORE_ECORRUPT,
+			 "dedup result of %zu bytes is "
+			 "malformed",
+			 vlen);
 }
 
-/* Reads the committed result of (client, seq) into @res if present. */
-static int dedup_check(struct store *s, bool through_batch,
+/* Overlay keys: a kind byte, then the RocksDB key of the same thing. */
+#define OVERLAY_WRITER    'W' /* + client id: high-water mark */
+#define OVERLAY_COMMITTED 'C' /* + client id + seq: result index */
+
+/* Copies the result of the entry's transaction @k (a duplicate's original,
+ * committed earlier in the same entry) into @res. */
+static int copy_result(struct store *s, struct store_results *r, uint32_t k,
+		       struct store_txn_result *res)
+{
+	uint32_t n = r->txns[k].n_parts;
+	uint32_t from = r->txns[k].first_part;
+
+	if (results_reserve(r, r->n + 1, r->n_parts_used + n) != 0)
+		return set_error(s, STORE_ENOMEM, "dedup: out of memory");
+	memset(res, 0, sizeof *res);
+	res->outcome = STORE_DUPLICATE;
+	res->n_parts = n;
+	res->first_part = r->n_parts_used;
+	memcpy(&r->parts[res->first_part], &r->parts[from],
+	       sizeof *r->parts * n);
+	r->n_parts_used += n;
+	return 0;
+}
+
+/* Looks up (client, seq): sets @found and fills @res when it committed;
+ * sets @hwm to the writer's high-water mark and @known when the writer has
+ * committed anything. With @in_entry, sees the current entry's earlier
+ * transactions too. */
+static int dedup_check(struct store *s, bool in_entry,
 		       const uint8_t client_id[16], uint64_t seq, bool *found,
-		       uint64_t *hwm, struct store_results *r,
+		       bool *known, uint64_t *hwm, struct store_results *r,
 		       struct store_txn_result *res)
 {
 	struct store_int *i = s->i;
-	uint8_t key[24];
+	uint8_t okey[1 + 24];
+	const uint64_t *ov = NULL;
 	char *err = NULL;
 	size_t vlen = 0;
 	char *val;
 	int rv;
 
 	*found = false;
+	*known = false;
 	*hwm = 0;
-	if (through_batch) {
-		rv = batch_get(s, CF_DEDUP, client_id, 16, &val, &vlen);
-		if (rv != 0)
-			return rv;
+	okey[0] = OVERLAY_WRITER;
+	memcpy(okey + 1, client_id, 16);
+	if (in_entry)
+		ov = overlay_get(&i->overlay, okey, 17);
+	if (ov != NULL) {
+		*hwm = ov[0];
 	} else {
 		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEDUP],
 				     (const char *)client_id, 16, &vlen, &err);
 		if (err != NULL)
 			return rocks_error(s, err, "dedup: read");
-	}
-	if (val == NULL)
-		return 0;
-	if (vlen != 8) {
+		if (val == NULL)
+			return 0;
+		if (vlen != 8) {
+			rocksdb_free(val);
+			return set_error(s, STORE_ECORRUPT,
+					 "dedup high-water mark has %zu bytes",
+					 vlen);
+		}
+		*hwm = get_u64((const uint8_t *)val);
 		rocksdb_free(val);
-		return set_error(s, STORE_ECORRUPT,
-				 "dedup high-water mark has %zu bytes", vlen);
 	}
-	*hwm = get_u64((const uint8_t *)val);
-	rocksdb_free(val);
+	*known = true;
 	if (seq > *hwm)
 		return 0;
 
-	dedup_key(key, client_id, seq);
-	if (through_batch) {
-		rv = batch_get(s, CF_DEDUP, key, sizeof key, &val, &vlen);
-		if (rv != 0)
-			return rv;
-	} else {
-		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEDUP],
-				     (const char *)key, sizeof key, &vlen,
-				     &err);
-		if (err != NULL)
-			return rocks_error(s, err, "dedup: read");
+	okey[0] = OVERLAY_COMMITTED;
+	dedup_key(okey + 1, client_id, seq);
+	if (in_entry) {
+		ov = overlay_get(&i->overlay, okey, sizeof okey);
+		if (ov != NULL) {
+			rv = copy_result(s, r, (uint32_t)ov[0], res);
+			if (rv != 0)
+				return rv;
+			*found = true;
+			return 0;
+		}
 	}
+	val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEDUP],
+			     (const char *)okey + 1, 24, &vlen, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "dedup: read");
 	if (val == NULL)
 		return 0;
 	rv = dedup_decode(s, (const uint8_t *)val, vlen, r, res);
@@ -541,6 +581,7 @@ int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
 		       uint64_t seq, bool *found, uint64_t *hwm,
 		       struct store_results *r)
 {
+	bool known;
 	int rv;
 
 	r->skipped = false;
@@ -549,7 +590,7 @@ int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
 	r->n_parts_used = 0;
 	if (results_reserve(r, 1, 0) != 0)
 		return set_error(s, STORE_ENOMEM, "dedup: out of memory");
-	rv = dedup_check(s, false, client_id, seq, found, hwm, r,
+	rv = dedup_check(s, false, client_id, seq, found, &known, hwm, r,
 			 &r->txns[0]);
 	if (rv == 0 && *found) {
 		r->n = 1;
@@ -577,11 +618,10 @@ static int scratch_reserve(struct store *s, size_t n)
 	return 0;
 }
 
-static void batch_put(struct store_int *i, int cf, const void *key,
-		      size_t klen, const void *val, size_t vlen)
+static void batch_put(struct store_int *i, int cf, const void *key, size_t klen,
+		      const void *val, size_t vlen)
 {
-	rocksdb_writebatch_wi_put_cf(i->batch, i->cf[cf], key, klen, val,
-				     vlen);
+	rocksdb_writebatch_put_cf(i->batch, i->cf[cf], key, klen, val, vlen);
 }
 
 /* Checks every part's expected version against the heads as the batch
@@ -642,6 +682,7 @@ static int write_txn(struct store *s, const struct store_txn *t,
 	uint8_t pos_key[8];
 	uint8_t val[16];
 	uint64_t position = i->last_position;
+	size_t klen;
 	uint32_t k;
 	uint32_t e;
 	int rv;
@@ -683,8 +724,10 @@ static int write_txn(struct store *s, const struct store_txn *t,
 		pr->last_position = position;
 		put_u64(val, version);
 		put_u64(val + 8, position);
-		batch_put(i, CF_VERSIONS, key,
-			  head_key(key, p->stream, p->stream_len), val, 16);
+		klen = head_key(key, p->stream, p->stream_len);
+		batch_put(i, CF_VERSIONS, key, klen, val, 16);
+		if (overlay_put(&i->overlay, key, klen, version, position) != 0)
+			goto nomem;
 	}
 
 	if (t->has_client) {
@@ -707,13 +750,22 @@ static int write_txn(struct store *s, const struct store_txn *t,
 					(size_t)k * DEDUP_RESULT_PART + 8,
 				t->parts[k].n_events);
 		}
-		dedup_key(key, t->client_id, t->client_seq);
-		batch_put(i, CF_DEDUP, key, 24, q, len);
+		key[0] = OVERLAY_COMMITTED;
+		dedup_key(key + 1, t->client_id, t->client_seq);
+		batch_put(i, CF_DEDUP, key + 1, 24, q, len);
+		if (overlay_put(&i->overlay, key, 25, r->n, 0) != 0)
+			goto nomem;
 		put_u64(val, t->client_seq);
 		batch_put(i, CF_DEDUP, t->client_id, 16, val, 8);
+		key[0] = OVERLAY_WRITER;
+		if (overlay_put(&i->overlay, key, 17, t->client_seq, 0) != 0)
+			goto nomem;
 	}
 	i->last_position = position;
 	return 0;
+
+nomem:
+	return set_error(s, STORE_ENOMEM, "apply: out of memory");
 }
 
 /* Applies one transaction's bytes into the batch; the outcome goes into
@@ -727,6 +779,7 @@ static int apply_txn(struct store *s, const void *buf, size_t len,
 	struct store_head heads_small[8];
 	struct store_head *heads = heads_small;
 	bool found;
+	bool known;
 	bool ok;
 	uint64_t hwm;
 	int rv;
@@ -742,12 +795,12 @@ static int apply_txn(struct store *s, const void *buf, size_t len,
 	}
 	if (t->has_client) {
 		rv = dedup_check(s, true, t->client_id, t->client_seq, &found,
-				 &hwm, r, res);
+				 &known, &hwm, r, res);
 		if (rv != 0)
 			return rv;
 		if (found)
 			return 0;
-		if (t->client_seq <= hwm && hwm > 0) {
+		if (known && t->client_seq <= hwm) {
 			res->outcome = STORE_STALE_SEQUENCE;
 			res->actual_version = hwm;
 			return 0;
@@ -767,8 +820,8 @@ static int apply_txn(struct store *s, const void *buf, size_t len,
 	return rv;
 }
 
-int store_apply(struct store *s, uint64_t index, const void *entry,
-		size_t len, struct store_results *r)
+int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
+		struct store_results *r)
 {
 	struct store_int *i = s->i;
 	struct store_entry_iter it;
@@ -788,7 +841,8 @@ int store_apply(struct store *s, uint64_t index, const void *entry,
 		r->skipped = true;
 		return 0;
 	}
-	rocksdb_writebatch_wi_clear(i->batch);
+	rocksdb_writebatch_clear(i->batch);
+	overlay_reset(&i->overlay);
 	rv = store_entry_open(entry, len, &it, errmsg);
 	if (rv != 0) {
 		/* Every replica sees the same bytes and reaches the same
@@ -812,18 +866,18 @@ int store_apply(struct store *s, uint64_t index, const void *entry,
 	put_u64(val, i->last_position);
 	batch_put(i, CF_DEFAULT, KEY_LAST_POSITION, strlen(KEY_LAST_POSITION),
 		  val, 8);
-	rocksdb_write_writebatch_wi(i->db, i->wopts, i->batch, &err);
+	rocksdb_write(i->db, i->wopts, i->batch, &err);
 	if (err != NULL) {
 		rv = rocks_error(s, err, "apply: write batch");
 		goto err_after_batch;
 	}
-	rocksdb_writebatch_wi_clear(i->batch);
+	rocksdb_writebatch_clear(i->batch);
 	i->applied_index = index;
 	results_link(r);
 	return 0;
 
 err_after_batch:
-	rocksdb_writebatch_wi_clear(i->batch);
+	rocksdb_writebatch_clear(i->batch);
 	i->last_position = saved_position;
 	r->n = 0;
 	return rv;
@@ -851,8 +905,8 @@ static void view_close(struct store_int *i, struct read_view *v)
 
 /* Fetches and verifies the record at @position; *found is false when the
  * log has no such position. */
-static int fetch_record(struct store *s, struct read_view *v,
-			uint64_t position, rocksdb_pinnableslice_t **slice,
+static int fetch_record(struct store *s, struct read_view *v, uint64_t position,
+			rocksdb_pinnableslice_t **slice,
 			struct store_record *rec)
 {
 	struct store_int *i = s->i;
@@ -871,7 +925,8 @@ static int fetch_record(struct store *s, struct read_view *v,
 	if (*slice == NULL)
 		return set_error(s, STORE_ECORRUPT,
 				 "read log: position %llu is indexed but "
-				 "missing", (unsigned long long)position);
+				 "missing",
+				 (unsigned long long)position);
 	val = rocksdb_pinnableslice_value(*slice, &vlen);
 	rv = store_record_decode(position, val, vlen, rec, errmsg);
 	if (rv != 0) {
@@ -884,7 +939,8 @@ static int fetch_record(struct store *s, struct read_view *v,
 
 int store_read_stream(struct store *s, const char *stream, size_t stream_len,
 		      uint64_t from_version, bool backward, uint32_t max_count,
-		      store_visit_cb cb, void *arg, struct store_read_info *info)
+		      store_visit_cb cb, void *arg,
+		      struct store_read_info *info)
 {
 	struct store_int *i = s->i;
 	uint8_t key[INDEX_KEY_MAX];
@@ -939,8 +995,8 @@ int store_read_stream(struct store *s, const char *stream, size_t stream_len,
 				       vlen);
 			break;
 		}
-		rv = fetch_record(s, &v, get_u64((const uint8_t *)val),
-				  &slice, &rec);
+		rv = fetch_record(s, &v, get_u64((const uint8_t *)val), &slice,
+				  &rec);
 		if (rv != 0)
 			break;
 		if (rec.version != version || rec.stream_len != stream_len ||
@@ -990,9 +1046,8 @@ static bool filter_match(const struct store_filter *f,
 		    memcmp(r->stream, f->category, len) != 0)
 			return false;
 	}
-	if (f->type_len > 0 &&
-	    (r->type_len != f->type_len ||
-	     memcmp(r->type, f->type, f->type_len) != 0))
+	if (f->type_len > 0 && (r->type_len != f->type_len ||
+				memcmp(r->type, f->type, f->type_len) != 0))
 		return false;
 	return true;
 }
@@ -1094,7 +1149,7 @@ int store_checkpoint(struct store *s, const char *dir)
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
+#define FNV_PRIME  0x100000001b3ull
 
 static uint64_t fnv(uint64_t h, const void *buf, size_t len)
 {
@@ -1121,10 +1176,10 @@ int store_digest(struct store *s, unsigned cfs, uint64_t *digest)
 	static const struct {
 		unsigned bit;
 		int cf;
-	} order[] = {{STORE_CF_LOG, CF_LOG},
-		     {STORE_CF_VERSIONS, CF_VERSIONS},
-		     {STORE_CF_DEDUP, CF_DEDUP},
-		     {STORE_CF_META, CF_DEFAULT}};
+	} order[] = { { STORE_CF_LOG, CF_LOG },
+		      { STORE_CF_VERSIONS, CF_VERSIONS },
+		      { STORE_CF_DEDUP, CF_DEDUP },
+		      { STORE_CF_META, CF_DEFAULT } };
 	struct store_int *i = s->i;
 	uint64_t h = FNV_OFFSET;
 	struct read_view v;

@@ -24,21 +24,22 @@
 
 /* Error codes of this module: 0 is success, every other code comes from this
  * table, with its message beside it. */
-#define STORE_ERRORS(X)                                                     \
-	X(STORE_ENOMEM, 1, "out of memory")                                  \
-	X(STORE_EIO, 2, "storage error")                                     \
-	X(STORE_ECORRUPT, 3, "data corruption")                              \
-	X(STORE_EMALFORMED, 4, "malformed encoding")                         \
-	X(STORE_EINVALID_STREAM, 5, "invalid stream name")                   \
-	X(STORE_EINVALID_TYPE, 6, "invalid event type")                      \
-	X(STORE_EDATA_TOO_LARGE, 7, "event data too large")                  \
-	X(STORE_EMETADATA_TOO_LARGE, 8, "event metadata too large")          \
-	X(STORE_ETOO_MANY_EVENTS, 9, "too many events in one transaction")   \
-	X(STORE_ETXN_TOO_LARGE, 10, "transaction too large")                 \
-	X(STORE_EEMPTY, 11, "transaction or part without events")            \
-	X(STORE_EDUPLICATE_STREAM, 12, "stream appears twice in one transaction") \
-	X(STORE_EINVALID_EXPECTED, 13, "invalid expected version")           \
-	X(STORE_EENTRY_TOO_LARGE, 14, "entry too large")                     \
+#define STORE_ERRORS(X)                                                    \
+	X(STORE_ENOMEM, 1, "out of memory")                                \
+	X(STORE_EIO, 2, "storage error")                                   \
+	X(STORE_ECORRUPT, 3, "data corruption")                            \
+	X(STORE_EMALFORMED, 4, "malformed encoding")                       \
+	X(STORE_EINVALID_STREAM, 5, "invalid stream name")                 \
+	X(STORE_EINVALID_TYPE, 6, "invalid event type")                    \
+	X(STORE_EDATA_TOO_LARGE, 7, "event data too large")                \
+	X(STORE_EMETADATA_TOO_LARGE, 8, "event metadata too large")        \
+	X(STORE_ETOO_MANY_EVENTS, 9, "too many events in one transaction") \
+	X(STORE_ETXN_TOO_LARGE, 10, "transaction too large")               \
+	X(STORE_EEMPTY, 11, "transaction or part without events")          \
+	X(STORE_EDUPLICATE_STREAM, 12,                                     \
+	  "stream appears twice in one transaction")                       \
+	X(STORE_EINVALID_EXPECTED, 13, "invalid expected version")         \
+	X(STORE_EENTRY_TOO_LARGE, 14, "entry too large")                   \
 	X(STORE_EINVAL, 15, "invalid argument")
 
 enum store_error {
@@ -61,7 +62,7 @@ enum store_expect_kind {
 	STORE_EXPECT_ANY = 0,       /* no check */
 	STORE_EXPECT_NO_STREAM = 1, /* the stream has no events (version 0) */
 	STORE_EXPECT_EXISTS = 2,    /* the stream has at least one event */
-	STORE_EXPECT_EXACT = 3,     /* the stream's version is exactly .version */
+	STORE_EXPECT_EXACT = 3, /* the stream's version is exactly .version */
 };
 
 struct store_expect {
@@ -72,23 +73,23 @@ struct store_expect {
 /* One event to append. Pointers are borrowed: they point into the caller's
  * memory (or into the encoded buffer for a decoded view). */
 struct store_event {
-	uint8_t id[16];           /* event id, a UUID */
-	const char *type;         /* borrowed, 1..STORE_EVENT_TYPE_MAX bytes */
-	uint32_t type_len;        /* bytes in type */
-	uint16_t schema_version;  /* 0 means none */
-	int64_t event_time_us;    /* client clock, µs since epoch; 0 = none */
-	const void *data;         /* borrowed, may be NULL when data_len is 0 */
-	uint32_t data_len;        /* 0..STORE_EVENT_DATA_MAX */
-	const void *metadata;     /* borrowed, may be NULL when empty */
-	uint32_t metadata_len;    /* 0..STORE_EVENT_METADATA_MAX */
+	uint8_t id[16];          /* event id, a UUID */
+	const char *type;        /* borrowed, 1..STORE_EVENT_TYPE_MAX bytes */
+	uint32_t type_len;       /* bytes in type */
+	uint16_t schema_version; /* 0 means none */
+	int64_t event_time_us;   /* client clock, µs since epoch; 0 = none */
+	const void *data;        /* borrowed, may be NULL when data_len is 0 */
+	uint32_t data_len;       /* 0..STORE_EVENT_DATA_MAX */
+	const void *metadata;    /* borrowed, may be NULL when empty */
+	uint32_t metadata_len;   /* 0..STORE_EVENT_METADATA_MAX */
 };
 
 /* The events appended to one stream within a transaction. */
 struct store_part {
-	const char *stream;              /* borrowed, a valid stream name */
-	uint32_t stream_len;             /* bytes in stream */
-	struct store_expect expect;      /* checked at apply */
-	uint32_t n_events;               /* at least 1 */
+	const char *stream;               /* borrowed, a valid stream name */
+	uint32_t stream_len;              /* bytes in stream */
+	struct store_expect expect;       /* checked at apply */
+	uint32_t n_events;                /* at least 1 */
 	const struct store_event *events; /* borrowed, n_events of them */
 };
 
@@ -118,11 +119,11 @@ size_t store_txn_encode(const struct store_txn *t, void *buf);
  * while that buffer lives and until the next decode into the same view. The
  * part and event arrays are owned by the view and reused between decodes. */
 struct store_txn_view {
-	struct store_txn txn;        /* the result; parts point into .parts */
-	struct store_part *parts;    /* owned */
-	struct store_event *events;  /* owned */
-	uint32_t cap_parts;          /* allocated length of parts */
-	uint32_t cap_events;         /* allocated length of events */
+	struct store_txn txn;       /* the result; parts point into .parts */
+	struct store_part *parts;   /* owned */
+	struct store_event *events; /* owned */
+	uint32_t cap_parts;         /* allocated length of parts */
+	uint32_t cap_events;        /* allocated length of events */
 };
 
 void store_txn_view_init(struct store_txn_view *v);
@@ -201,8 +202,8 @@ uint32_t store_entry_count(const void *buf);
 struct store_int; /* RocksDB handles, private to storage/ */
 
 struct store {
-	struct store_int *i;               /* owned */
-	char errmsg[STORE_ERRMSG_SIZE];    /* the last error, outside in */
+	struct store_int *i;            /* owned */
+	char errmsg[STORE_ERRMSG_SIZE]; /* the last error, outside in */
 };
 
 struct store_options {
@@ -226,10 +227,10 @@ int store_open(struct store *s, const char *dir,
 void store_close(struct store *s);
 
 enum store_outcome {
-	STORE_COMMITTED = 0,              /* appended */
-	STORE_DUPLICATE = 1,              /* committed before: original result */
-	STORE_STALE_SEQUENCE = 2,         /* below the writer's high-water mark
-					   * and never committed: rejected */
+	STORE_COMMITTED = 0,      /* appended */
+	STORE_DUPLICATE = 1,      /* committed before: original result */
+	STORE_STALE_SEQUENCE = 2, /* below the writer's high-water mark
+				   * and never committed: rejected */
 	STORE_WRONG_EXPECTED_VERSION = 3, /* a part's check failed: nothing
 					   * written */
 	STORE_REJECTED = 4,               /* the transaction's bytes are invalid
@@ -247,32 +248,32 @@ struct store_part_result {
 };
 
 struct store_txn_result {
-	uint8_t outcome;                  /* enum store_outcome */
-	uint32_t n_parts;                 /* part results (COMMITTED,
-					   * DUPLICATE) */
-	struct store_part_result *parts;  /* borrowed from the results */
-	uint32_t first_part;              /* index of parts[0] in the
-					   * results' parts array */
-	uint32_t conflict_part;           /* WRONG_EXPECTED_VERSION: which */
-	uint64_t actual_version;          /* WRONG_EXPECTED_VERSION: its version
-					   * (0 when the stream is empty);
-					   * STALE_SEQUENCE: the high-water
-					   * mark */
-	int reject_code;                  /* REJECTED: the STORE_E* code */
+	uint8_t outcome;                 /* enum store_outcome */
+	uint32_t n_parts;                /* part results (COMMITTED,
+					  * DUPLICATE) */
+	struct store_part_result *parts; /* borrowed from the results */
+	uint32_t first_part;             /* index of parts[0] in the
+					  * results' parts array */
+	uint32_t conflict_part;          /* WRONG_EXPECTED_VERSION: which */
+	uint64_t actual_version;         /* WRONG_EXPECTED_VERSION: its version
+					  * (0 when the stream is empty);
+					  * STALE_SEQUENCE: the high-water
+					  * mark */
+	int reject_code;                 /* REJECTED: the STORE_E* code */
 };
 
 /* The outcome of applying one entry. Owned arrays are reused across
  * store_apply() calls. */
 struct store_results {
-	bool skipped;       /* index at or below the applied index: nothing
-			     * changed, no results */
-	int entry_error;    /* non-zero when the entry's framing was
-			     * malformed: no transaction applied, but the
-			     * applied index advanced */
-	uint32_t n;                        /* transactions */
-	struct store_txn_result *txns;     /* owned, n of them */
-	struct store_part_result *parts;   /* owned; txns[k].parts point here */
-	uint32_t n_parts_used;             /* entries of parts in use */
+	bool skipped;    /* index at or below the applied index: nothing
+			  * changed, no results */
+	int entry_error; /* non-zero when the entry's framing was
+			  * malformed: no transaction applied, but the
+			  * applied index advanced */
+	uint32_t n;      /* transactions */
+	struct store_txn_result *txns;   /* owned, n of them */
+	struct store_part_result *parts; /* owned; txns[k].parts point here */
+	uint32_t n_parts_used;           /* entries of parts in use */
 	uint32_t cap_txns;
 	uint32_t cap_parts;
 };
@@ -288,8 +289,8 @@ void store_results_close(struct store_results *r);
  * one RocksDB write batch. Returns 0 (whatever the outcomes) or a storage
  * error (STORE_EIO, STORE_ENOMEM, STORE_ECORRUPT) with s->errmsg, in which
  * case nothing was written and the store must be closed. */
-int store_apply(struct store *s, uint64_t index, const void *entry,
-		size_t len, struct store_results *r);
+int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
+		struct store_results *r);
 
 /* The applied index: 0 for a new store. */
 uint64_t store_applied_index(const struct store *s);
@@ -327,8 +328,8 @@ struct store_record {
 	uint8_t id[16];
 	const char *type;
 	uint32_t type_len;
-	uint16_t schema_version;  /* 0 when none */
-	int64_t event_time_us;    /* 0 when none */
+	uint16_t schema_version; /* 0 when none */
+	int64_t event_time_us;   /* 0 when none */
 	uint64_t commit_time_us;
 	bool has_client;
 	uint8_t client_id[16];
@@ -368,16 +369,17 @@ struct store_read_info {
  * with s->errmsg. */
 int store_read_stream(struct store *s, const char *stream, size_t stream_len,
 		      uint64_t from_version, bool backward, uint32_t max_count,
-		      store_visit_cb cb, void *arg, struct store_read_info *info);
+		      store_visit_cb cb, void *arg,
+		      struct store_read_info *info);
 
 /* Filters of a global read; NULL or zero-length fields match everything. */
 struct store_filter {
 	const char *stream_prefix; /* stream names starting with this */
 	size_t stream_prefix_len;
-	const char *category;      /* the part of the name before the first
-				    * '-'; a name without '-' has none */
+	const char *category; /* the part of the name before the first
+			       * '-'; a name without '-' has none */
 	size_t category_len;
-	const char *type;          /* exact event type */
+	const char *type; /* exact event type */
 	size_t type_len;
 };
 

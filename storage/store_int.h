@@ -3,6 +3,7 @@
 #ifndef CAIRN_STORAGE_STORE_INT_H
 #define CAIRN_STORAGE_STORE_INT_H
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,20 +12,20 @@
 
 /* Format versions: the first byte of every entry body, transaction and
  * record. A decoder rejects any other value. */
-#define STORE_ENTRY_FORMAT 1
-#define STORE_TXN_FORMAT 1
+#define STORE_ENTRY_FORMAT  1
+#define STORE_TXN_FORMAT    1
 #define STORE_RECORD_FORMAT 1
 /* The layout of keys and values in the column families (meta "format"). */
 #define STORE_LAYOUT_FORMAT 1
 
 /* "CRNE" */
-#define STORE_ENTRY_MAGIC 0x454e5243u
+#define STORE_ENTRY_MAGIC  0x454e5243u
 #define STORE_ENTRY_HEADER 16
 
 /* Transaction header: format, flags, reserved u16, n_parts, commit time. */
 #define STORE_TXN_HEADER 16
 /* Optional client block: id and sequence. */
-#define STORE_TXN_CLIENT 24
+#define STORE_TXN_CLIENT      24
 #define STORE_TXN_FLAG_CLIENT 0x01u
 /* Part header without the name: name length, expect kind, version, count. */
 #define STORE_PART_FIXED 14
@@ -33,8 +34,8 @@
 #define STORE_EVENT_FIXED 35
 
 /* Record layout (see docs/storage-format.md). */
-#define STORE_RECORD_HEADER 80
-#define STORE_RECORD_TRAILER 4
+#define STORE_RECORD_HEADER      80
+#define STORE_RECORD_TRAILER     4
 #define STORE_RECORD_FLAG_CLIENT 0x01u
 
 static inline void put_u16(uint8_t *p, uint16_t v)
@@ -64,8 +65,8 @@ static inline uint16_t get_u16(const uint8_t *p)
 
 static inline uint32_t get_u32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
-	       ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
 }
 
 static inline uint64_t get_u64(const uint8_t *p)
@@ -105,6 +106,35 @@ size_t store_record_size(uint32_t stream_len, const struct store_event *e);
  * included. */
 void store_record_encode(uint8_t *buf, uint64_t position, uint64_t version,
 			 const char *stream, uint32_t stream_len,
-			 const struct store_event *e, const struct store_txn *t);
+			 const struct store_event *e,
+			 const struct store_txn *t);
+
+/* The entry overlay (overlay.c): byte keys to two u64 values. */
+struct overlay_slot {
+	uint64_t hash;
+	uint32_t key_off; /* in the arena */
+	uint32_t key_len; /* 0 marks an empty slot */
+	uint64_t v[2];
+};
+
+struct overlay {
+	struct overlay_slot *slots; /* owned, cap of them */
+	uint32_t cap;               /* a power of two, or 0 */
+	uint32_t n;                 /* slots in use */
+	uint8_t *arena;             /* owned: the keys */
+	size_t arena_len;
+	size_t arena_cap;
+};
+
+void overlay_init(struct overlay *o);
+void overlay_close(struct overlay *o);
+/* Forgets every key (the next entry starts). */
+void overlay_reset(struct overlay *o);
+/* The two values stored under @key, or NULL. */
+const uint64_t *overlay_get(const struct overlay *o, const void *key,
+			    size_t len);
+/* Inserts or replaces. Returns 0 or STORE_ENOMEM. */
+int overlay_put(struct overlay *o, const void *key, size_t len, uint64_t v0,
+		uint64_t v1);
 
 #endif /* CAIRN_STORAGE_STORE_INT_H */

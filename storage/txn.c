@@ -208,23 +208,28 @@ int store_txn_validate(const struct store_txn *t, char *errmsg)
 			if (p->expect.version != 0) {
 				store_errorf(errmsg,
 					     "part %u: expected version set "
-					     "for a non-exact mode", i);
+					     "for a non-exact mode",
+					     i);
 				return STORE_EINVALID_EXPECTED;
 			}
 			break;
 		case STORE_EXPECT_EXACT:
 			if (p->expect.version > STORE_VERSION_MAX) {
-				store_errorf(errmsg,
-					     "part %u: expected version %llu "
-					     "above the maximum %lld", i,
-					     (unsigned long long)p->expect.version,
-					     (long long)STORE_VERSION_MAX);
+				store_errorf(
+					errmsg,
+					"part %u: expected version %llu "
+					"above the maximum %lld",
+					i,
+					(unsigned long long)p->expect.version,
+					(long long)STORE_VERSION_MAX);
 				return STORE_EINVALID_EXPECTED;
 			}
 			break;
 		default:
-			store_errorf(errmsg, "part %u: unknown expected "
-				     "version mode %u", i, p->expect.kind);
+			store_errorf(errmsg,
+				     "part %u: unknown expected "
+				     "version mode %u",
+				     i, p->expect.kind);
 			return STORE_EINVALID_EXPECTED;
 		}
 		if (p->n_events == 0 || p->events == NULL) {
@@ -233,8 +238,10 @@ int store_txn_validate(const struct store_txn *t, char *errmsg)
 		}
 		events += p->n_events;
 		if (events > STORE_TXN_EVENTS_MAX) {
-			store_errorf(errmsg, "more than %d events in one "
-				     "transaction", STORE_TXN_EVENTS_MAX);
+			store_errorf(errmsg,
+				     "more than %d events in one "
+				     "transaction",
+				     STORE_TXN_EVENTS_MAX);
 			return STORE_ETOO_MANY_EVENTS;
 		}
 		size += STORE_PART_FIXED + (uint64_t)p->stream_len;
@@ -397,7 +404,7 @@ static bool take(struct reader *r, size_t n, const uint8_t **out)
 int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 		     char *errmsg)
 {
-	struct reader r = {buf, (const uint8_t *)buf + len};
+	struct reader r = { buf, (const uint8_t *)buf + len };
 	struct store_txn *t = &v->txn;
 	const uint8_t *q;
 	uint32_t n_events = 0;
@@ -438,7 +445,8 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 	/* Every part takes at least its fixed bytes plus one event: a count
 	 * the remaining bytes cannot hold is rejected before allocation. */
 	if (t->n_parts > STORE_TXN_EVENTS_MAX ||
-	    (uint64_t)t->n_parts * (STORE_PART_FIXED + 1 + STORE_EVENT_FIXED + 1) >
+	    (uint64_t)t->n_parts *
+			    (STORE_PART_FIXED + 1 + STORE_EVENT_FIXED + 1) >
 		    (uint64_t)(r.end - r.p)) {
 		store_errorf(errmsg, "transaction claims %u parts in %zu bytes",
 			     t->n_parts, (size_t)(r.end - r.p));
@@ -471,15 +479,18 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 			return STORE_EEMPTY;
 		}
 		if (p->n_events > STORE_TXN_EVENTS_MAX - n_events) {
-			store_errorf(errmsg, "more than %d events in one "
-				     "transaction", STORE_TXN_EVENTS_MAX);
+			store_errorf(errmsg,
+				     "more than %d events in one "
+				     "transaction",
+				     STORE_TXN_EVENTS_MAX);
 			return STORE_ETOO_MANY_EVENTS;
 		}
 		if ((uint64_t)p->n_events * (STORE_EVENT_FIXED + 1) >
 		    (uint64_t)(r.end - r.p)) {
-			store_errorf(errmsg, "part %u claims %u events in %zu "
-				     "bytes", i, p->n_events,
-				     (size_t)(r.end - r.p));
+			store_errorf(errmsg,
+				     "part %u claims %u events in %zu "
+				     "bytes",
+				     i, p->n_events, (size_t)(r.end - r.p));
 			return STORE_EMALFORMED;
 		}
 		n_events += p->n_events;
@@ -514,8 +525,8 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 	n_events = 0;
 	for (i = 0; i < t->n_parts; i++) {
 		struct store_part *p = &v->parts[i];
-		const uint8_t *e = (const uint8_t *)p->stream + p->stream_len +
-				   13;
+		const uint8_t *e =
+			(const uint8_t *)p->stream + p->stream_len + 13;
 
 		p->events = &v->events[n_events];
 		for (k = 0; k < p->n_events; k++) {
@@ -692,9 +703,10 @@ int store_entry_open(const void *buf, size_t len, struct store_entry_iter *it,
 
 	if (len < STORE_ENTRY_HEADER || len % 8 != 0 ||
 	    len > STORE_ENTRY_BYTES_MAX) {
-		store_errorf(errmsg, "entry of %zu bytes: not a multiple of 8 "
-			     "between %d and %u", len, STORE_ENTRY_HEADER,
-			     STORE_ENTRY_BYTES_MAX);
+		store_errorf(errmsg,
+			     "entry of %zu bytes: not a multiple of 8 "
+			     "between %d and %u",
+			     len, STORE_ENTRY_HEADER, STORE_ENTRY_BYTES_MAX);
 		return STORE_EMALFORMED;
 	}
 	if (get_u32(p) != STORE_ENTRY_MAGIC || p[4] != STORE_ENTRY_FORMAT ||
@@ -709,8 +721,10 @@ int store_entry_open(const void *buf, size_t len, struct store_entry_iter *it,
 	    (uint64_t)body + STORE_ENTRY_HEADER > len ||
 	    len - (body + (size_t)STORE_ENTRY_HEADER) >= 8 ||
 	    (uint64_t)count * 5 > body) {
-		store_errorf(errmsg, "entry header: %u transactions in %u "
-			     "bytes of %zu", count, body, len);
+		store_errorf(errmsg,
+			     "entry header: %u transactions in %u "
+			     "bytes of %zu",
+			     count, body, len);
 		return STORE_EMALFORMED;
 	}
 	end = p + STORE_ENTRY_HEADER + body;

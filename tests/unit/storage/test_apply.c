@@ -1430,6 +1430,35 @@ static void stream_read_refuses_a_record_that_disagrees_with_the_index(
 	tu_txn_free(t);
 }
 
+/* Reserved bytes and the client fields of a record without a client must
+ * be zero: a well-sealed record that breaks either is refused. */
+static void record_with_nonzero_reserved_bytes_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct store_record rec;
+	struct tu_txn *t = txn1("rsv-1", tu_any(), 1, 1);
+	uint8_t *val;
+	size_t len;
+
+	fx_apply1(f, t);
+	val = log_get(&f->s, 1, &len);
+	assert_int_equal(decode_exact(1, val, len, &rec), 0);
+	assert_false(rec.has_client);
+
+	val[6] = 1; /* reserved u16 */
+	reseal(1, val, len);
+	assert_int_equal(decode_exact(1, val, len, &rec), STORE_EMALFORMED);
+	val[6] = 0;
+	val[50] = 1; /* client id of a record without one */
+	reseal(1, val, len);
+	assert_int_equal(decode_exact(1, val, len, &rec), STORE_EMALFORMED);
+	val[50] = 0;
+	reseal(1, val, len);
+	assert_int_equal(decode_exact(1, val, len, &rec), 0);
+	free(val);
+	tu_txn_free(t);
+}
+
 static void stream_read_refuses_an_index_entry_pointing_at_another_stream(
 	void **state)
 {
@@ -1636,6 +1665,7 @@ int main(void)
 		T(record_copied_to_another_position_is_reported_corrupt),
 		T(stream_read_refuses_a_record_that_disagrees_with_the_index),
 		T(stream_read_refuses_an_index_entry_pointing_at_another_stream),
+		T(record_with_nonzero_reserved_bytes_is_refused),
 		T(open_refuses_a_log_that_disagrees_with_last_position),
 		T(open_refuses_an_unknown_layout_format),
 		T(checkpoint_opens_as_a_store_with_the_same_state),

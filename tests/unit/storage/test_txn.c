@@ -1661,8 +1661,7 @@ static void stream_name_valid_accepts_utf8_and_punctuation(void **state)
 		"max-\xf4\x8f\xbf\xbf",   /* U+10FFFF */
 		"\xc2\xa0nbsp",           /* U+00A0, not C1 */
 		"with space and $pecial/chars:*",
-		"\xef\xbb\xbf"
-		"bom", /* U+FEFF */
+		"bom-\xef\xbb\xbf", /* U+FEFF */
 	};
 	struct one o;
 	size_t i;

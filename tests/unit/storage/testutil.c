@@ -49,8 +49,9 @@ void tu_open(struct store *s, const char *dir)
 		fail_msg("store_open(%s): %s", dir, s->errmsg);
 }
 
-struct tu_txn *tu_txn_make(const char *const *streams, struct store_expect expect,
-			   uint32_t n, uint32_t data_len, uint64_t seed)
+struct tu_txn *tu_txn_make(const char *const *streams,
+			   struct store_expect expect, uint32_t n,
+			   uint32_t data_len, uint64_t seed)
 {
 	struct tu_txn *t = calloc(1, sizeof *t);
 	uint32_t n_parts = 0;
@@ -135,24 +136,24 @@ void tu_apply(struct store *s, uint64_t index, struct store_results *r,
 
 struct store_expect tu_any(void)
 {
-	struct store_expect e = {STORE_EXPECT_ANY, 0};
+	struct store_expect e = { STORE_EXPECT_ANY, 0 };
 	return e;
 }
 
 struct store_expect tu_no_stream(void)
 {
-	struct store_expect e = {STORE_EXPECT_NO_STREAM, 0};
+	struct store_expect e = { STORE_EXPECT_NO_STREAM, 0 };
 	return e;
 }
 
 struct store_expect tu_exists(void)
 {
-	struct store_expect e = {STORE_EXPECT_EXISTS, 0};
+	struct store_expect e = { STORE_EXPECT_EXISTS, 0 };
 	return e;
 }
 
 struct store_expect tu_exact(uint64_t v)
 {
-	struct store_expect e = {STORE_EXPECT_EXACT, v};
+	struct store_expect e = { STORE_EXPECT_EXACT, v };
 	return e;
 }

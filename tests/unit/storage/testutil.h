@@ -33,8 +33,9 @@ struct tu_txn {
 /* Makes a transaction with one part per stream in @streams (NULL
  * terminated, at most 8), @n events per part, every part with @expect. No
  * client id unless tu_txn_client() is called. */
-struct tu_txn *tu_txn_make(const char *const *streams, struct store_expect expect,
-			   uint32_t n, uint32_t data_len, uint64_t seed);
+struct tu_txn *tu_txn_make(const char *const *streams,
+			   struct store_expect expect, uint32_t n,
+			   uint32_t data_len, uint64_t seed);
 void tu_txn_client(struct tu_txn *t, uint8_t client_byte, uint64_t seq);
 void tu_txn_free(struct tu_txn *t);
 
