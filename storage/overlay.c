@@ -40,15 +40,7 @@ void overlay_reset(struct overlay *o)
 
 static uint64_t hash_bytes(const void *key, size_t len)
 {
-	const uint8_t *p = key;
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t k;
-
-	for (k = 0; k < len; k++) {
-		h ^= p[k];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return store_fnv(STORE_FNV_OFFSET, key, len);
 }
 
 static struct overlay_slot *find(const struct overlay *o, const void *key,

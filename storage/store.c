@@ -82,30 +82,48 @@ static int set_error(struct store *s, int code, const char *fmt, ...)
 	return code;
 }
 
+/* Reads the value under @key in column family @cf, which must be exactly
+ * @want bytes, into @out, and sets @found; @what names it in errors. */
+static int get_fixed(struct store *s, int cf, const void *key, size_t klen,
+		     void *out, size_t want, bool *found, const char *what)
+{
+	struct store_int *i = s->i;
+	rocksdb_pinnableslice_t *slice;
+	const char *val;
+	char *err = NULL;
+	size_t vlen;
+
+	*found = false;
+	slice = rocksdb_get_pinned_cf(i->db, i->ropts, i->cf[cf], key, klen,
+				      &err);
+	if (err != NULL)
+		return rocks_error(s, err, what);
+	if (slice == NULL)
+		return 0;
+	val = rocksdb_pinnableslice_value(slice, &vlen);
+	if (vlen != want) {
+		rocksdb_pinnableslice_destroy(slice);
+		return set_error(s, STORE_ECORRUPT,
+				 "%s: value of %zu bytes, expected %zu", what,
+				 vlen, want);
+	}
+	memcpy(out, val, want);
+	rocksdb_pinnableslice_destroy(slice);
+	*found = true;
+	return 0;
+}
+
 /* Reads a u64 meta value; sets *v to 0 when absent. */
 static int meta_get_u64(struct store *s, const char *key, uint64_t *v)
 {
-	struct store_int *i = s->i;
-	char *err = NULL;
-	size_t len = 0;
-	char *val;
+	uint8_t b[8];
+	bool found;
+	int rv;
 
-	val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEFAULT], key,
-			     strlen(key), &len, &err);
-	if (err != NULL)
-		return rocks_error(s, err, "read meta");
-	*v = 0;
-	if (val == NULL)
-		return 0;
-	if (len != 8) {
-		rocksdb_free(val);
-		return set_error(s, STORE_ECORRUPT,
-				 "meta '%s' has %zu bytes, expected 8", key,
-				 len);
-	}
-	*v = get_u64((const uint8_t *)val);
-	rocksdb_free(val);
-	return 0;
+	rv = get_fixed(s, CF_DEFAULT, key, strlen(key), b, sizeof b, &found,
+		       "read meta");
+	*v = rv == 0 && found ? get_u64(b) : 0;
+	return rv;
 }
 
 static void destroy_handles(struct store_int *i)
@@ -381,9 +399,9 @@ static int read_head(struct store *s, bool in_entry, const char *stream,
 	struct store_int *i = s->i;
 	uint8_t key[1 + STORE_STREAM_NAME_MAX];
 	size_t klen = head_key(key, stream, len);
-	char *err = NULL;
-	size_t vlen = 0;
-	char *val;
+	uint8_t b[16];
+	bool found;
+	int rv;
 
 	if (in_entry) {
 		const uint64_t *v = overlay_get(&i->overlay, key, klen);
@@ -394,24 +412,11 @@ static int read_head(struct store *s, bool in_entry, const char *stream,
 			return 0;
 		}
 	}
-	val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_VERSIONS],
-			     (const char *)key, klen, &vlen, &err);
-	if (err != NULL)
-		return rocks_error(s, err, "read head");
-	h->version = 0;
-	h->last_position = 0;
-	if (val == NULL)
-		return 0;
-	if (vlen != 16) {
-		rocksdb_free(val);
-		return set_error(s, STORE_ECORRUPT,
-				 "head of stream '%.*s' has %zu bytes",
-				 (int)len, stream, vlen);
-	}
-	h->version = get_u64((const uint8_t *)val);
-	h->last_position = get_u64((const uint8_t *)val + 8);
-	rocksdb_free(val);
-	return 0;
+	rv = get_fixed(s, CF_VERSIONS, key, klen, b, sizeof b, &found,
+		       "read stream head");
+	h->version = rv == 0 && found ? get_u64(b) : 0;
+	h->last_position = rv == 0 && found ? get_u64(b + 8) : 0;
+	return rv;
 }
 
 int store_head(struct store *s, const char *stream, size_t stream_len,
@@ -532,20 +537,14 @@ static int dedup_check(struct store *s, bool in_entry,
 	if (ov != NULL) {
 		*hwm = ov[0];
 	} else {
-		val = rocksdb_get_cf(i->db, i->ropts, i->cf[CF_DEDUP],
-				     (const char *)client_id, 16, &vlen, &err);
-		if (err != NULL)
-			return rocks_error(s, err, "dedup: read");
-		if (val == NULL)
-			return 0;
-		if (vlen != 8) {
-			rocksdb_free(val);
-			return set_error(s, STORE_ECORRUPT,
-					 "dedup high-water mark has %zu bytes",
-					 vlen);
-		}
-		*hwm = get_u64((const uint8_t *)val);
-		rocksdb_free(val);
+		uint8_t b[8];
+		bool stored;
+
+		rv = get_fixed(s, CF_DEDUP, client_id, 16, b, sizeof b, &stored,
+			       "dedup: read high-water mark");
+		if (rv != 0 || !stored)
+			return rv;
+		*hwm = get_u64(b);
 	}
 	*known = true;
 	if (seq > *hwm)
@@ -1148,27 +1147,12 @@ int store_checkpoint(struct store *s, const char *dir)
 	return 0;
 }
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME  0x100000001b3ull
-
-static uint64_t fnv(uint64_t h, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	size_t k;
-
-	for (k = 0; k < len; k++) {
-		h ^= p[k];
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
 static uint64_t fnv_len(uint64_t h, uint64_t len)
 {
 	uint8_t b[8];
 
 	put_u64(b, len);
-	return fnv(h, b, 8);
+	return store_fnv(h, b, 8);
 }
 
 int store_digest(struct store *s, unsigned cfs, uint64_t *digest)
@@ -1181,7 +1165,7 @@ int store_digest(struct store *s, unsigned cfs, uint64_t *digest)
 		      { STORE_CF_DEDUP, CF_DEDUP },
 		      { STORE_CF_META, CF_DEFAULT } };
 	struct store_int *i = s->i;
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = STORE_FNV_OFFSET;
 	struct read_view v;
 	size_t n;
 
@@ -1203,9 +1187,9 @@ int store_digest(struct store *s, unsigned cfs, uint64_t *digest)
 			const char *val = rocksdb_iter_value(it, &vlen);
 
 			h = fnv_len(h, klen);
-			h = fnv(h, k, klen);
+			h = store_fnv(h, k, klen);
 			h = fnv_len(h, vlen);
-			h = fnv(h, val, vlen);
+			h = store_fnv(h, val, vlen);
 		}
 		rocksdb_iter_get_error(it, &err);
 		rocksdb_iter_destroy(it);

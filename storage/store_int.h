@@ -95,6 +95,22 @@ static inline uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
+/* FNV-1a, 64 bits: the digest of column families and the overlay's hash.
+ * Not cryptographic; it tells apart stores that differ by accident. */
+#define STORE_FNV_OFFSET 0xcbf29ce484222325ull
+
+static inline uint64_t store_fnv(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t k;
+
+	for (k = 0; k < len; k++) {
+		h ^= p[k];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
 /* Formats into @errmsg (STORE_ERRMSG_SIZE bytes); NULL is allowed. */
 void store_errorf(char *errmsg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

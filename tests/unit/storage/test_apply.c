@@ -539,7 +539,9 @@ static void txn_with_many_parts_commits_or_conflicts_as_a_whole(void **state)
 	free(w);
 }
 
-#define LARGE_N 300
+#define LARGE_N                                                              \
+	3000 /* enough keys to grow the entry overlay past the size it keeps \
+	      */
 
 /* Checks the results of the large entry below: every tenth transaction is
  * a retry of the one before it; the others commit 1..3 events to each of
