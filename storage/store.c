@@ -7,7 +7,7 @@
  *             'V' len stream version (u64 BE) -> position
  *   dedup     client id (16)                  -> high-water sequence
  *             client id (16) seq (u64 BE)     -> original result
- *   default   "applied_index", "last_position", "format"
+ *   default   "applied" (applied index, last position), "format"
  *
  * One entry is one write batch that also records the applied index; an
  * overlay (overlay.c) lets later transactions of the same entry see the
@@ -27,9 +27,10 @@ enum { CF_DEFAULT, CF_LOG, CF_VERSIONS, CF_DEDUP, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = { "default", "log", "versions",
 						"dedup" };
 
-#define KEY_APPLIED       "applied_index"
-#define KEY_LAST_POSITION "last_position"
-#define KEY_FORMAT        "format"
+/* u64 applied index, u64 last position: one key, so an entry's write batch
+ * carries one meta key rather than two. */
+#define KEY_APPLIED "applied"
+#define KEY_FORMAT  "format"
 
 #define VERSIONS_HEAD  'H'
 #define VERSIONS_INDEX 'V'
@@ -261,12 +262,17 @@ int store_open(struct store *s, const char *dir,
 			       (unsigned long long)format, STORE_LAYOUT_FORMAT);
 		goto err_after_db_open;
 	}
-	rv = meta_get_u64(s, KEY_APPLIED, &i->applied_index);
-	if (rv != 0)
-		goto err_after_db_open;
-	rv = meta_get_u64(s, KEY_LAST_POSITION, &i->last_position);
-	if (rv != 0)
-		goto err_after_db_open;
+	{
+		uint8_t b[16];
+		bool found;
+
+		rv = get_fixed(s, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED),
+			       b, sizeof b, &found, "open store: read meta");
+		if (rv != 0)
+			goto err_after_db_open;
+		i->applied_index = found ? get_u64(b) : 0;
+		i->last_position = found ? get_u64(b + 8) : 0;
+	}
 
 	/* The log's last key must be the last position the meta records:
 	 * both are written by the same batch. */
@@ -837,7 +843,7 @@ int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
 	uint64_t saved_position = i->last_position;
 	const void *txn;
 	size_t txn_len;
-	uint8_t val[8];
+	uint8_t val[16];
 	char *err = NULL;
 	int rv;
 
@@ -871,10 +877,8 @@ int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
 		}
 	}
 	put_u64(val, index);
-	batch_put(i, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED), val, 8);
-	put_u64(val, i->last_position);
-	batch_put(i, CF_DEFAULT, KEY_LAST_POSITION, strlen(KEY_LAST_POSITION),
-		  val, 8);
+	put_u64(val + 8, i->last_position);
+	batch_put(i, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED), val, 16);
 	rocksdb_write(i->db, i->wopts, i->batch, &err);
 	if (err != NULL) {
 		rv = rocks_error(s, err, "apply: write batch");
