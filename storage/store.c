@@ -7,7 +7,8 @@
  *             'V' len stream version (u64 BE) -> position
  *   dedup     client id (16)                  -> high-water sequence
  *             client id (16) seq (u64 BE)     -> original result
- *   default   "applied" (applied index, last position), "format"
+ *   default   "applied" (applied index, last position), "format",
+ *             "m/" key                        -> replicated meta value
  *
  * One entry is one write batch that also records the applied index; an
  * overlay (overlay.c) lets later transactions of the same entry see the
@@ -31,6 +32,10 @@ static const char *const cf_names[CF_COUNT] = { "default", "log", "versions",
  * carries one meta key rather than two. */
 #define KEY_APPLIED "applied"
 #define KEY_FORMAT  "format"
+/* Replicated meta keys (store_apply_meta) live under this prefix, which no
+ * key of the store's own can start with. */
+#define META_PREFIX     "m/"
+#define META_PREFIX_LEN 2
 
 #define VERSIONS_HEAD  'H'
 #define VERSIONS_INDEX 'V'
@@ -1133,6 +1138,152 @@ int store_read_all(struct store *s, uint64_t from_position, uint32_t max_count,
 	rocksdb_iter_destroy(it);
 	view_close(i, &v);
 	return rv;
+}
+
+/* Builds "m/" + @key into @out (META_PREFIX_LEN + STORE_META_KEY_MAX bytes);
+ * returns its length, or 0 when @key is empty or too long. */
+static size_t meta_key(char *out, const char *key)
+{
+	size_t len = key != NULL ? strnlen(key, STORE_META_KEY_MAX + 1) : 0;
+
+	if (len == 0 || len > STORE_META_KEY_MAX)
+		return 0;
+	memcpy(out, META_PREFIX, META_PREFIX_LEN);
+	memcpy(out + META_PREFIX_LEN, key, len);
+	return META_PREFIX_LEN + len;
+}
+
+int store_apply_meta(struct store *s, uint64_t index,
+		     const struct store_meta_op *ops, uint32_t n, bool *skipped)
+{
+	struct store_int *i = s->i;
+	char key[META_PREFIX_LEN + STORE_META_KEY_MAX];
+	uint8_t val[16];
+	char *err = NULL;
+	uint32_t k;
+
+	*skipped = false;
+	if (index <= i->applied_index) {
+		*skipped = true;
+		return 0;
+	}
+	for (k = 0; k < n; k++) {
+		if (meta_key(key, ops[k].key) == 0)
+			return set_error(s, STORE_EINVAL,
+					 "apply meta: key %u is empty or "
+					 "longer than %d bytes",
+					 k, STORE_META_KEY_MAX);
+		if (ops[k].value != NULL &&
+		    ops[k].value_len > STORE_META_VALUE_MAX)
+			return set_error(s, STORE_EINVAL,
+					 "apply meta: value of %zu bytes, "
+					 "limit %u",
+					 ops[k].value_len,
+					 STORE_META_VALUE_MAX);
+	}
+	rocksdb_writebatch_clear(i->batch);
+	for (k = 0; k < n; k++) {
+		size_t klen = meta_key(key, ops[k].key);
+
+		if (ops[k].value != NULL)
+			batch_put(i, CF_DEFAULT, key, klen, ops[k].value,
+				  ops[k].value_len);
+		else
+			rocksdb_writebatch_delete_cf(
+				i->batch, i->cf[CF_DEFAULT], key, klen);
+	}
+	put_u64(val, index);
+	put_u64(val + 8, i->last_position);
+	batch_put(i, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED), val, 16);
+	rocksdb_write(i->db, i->wopts, i->batch, &err);
+	rocksdb_writebatch_clear(i->batch);
+	if (err != NULL)
+		return rocks_error(s, err, "apply meta: write batch");
+	i->applied_index = index;
+	return 0;
+}
+
+int store_meta_get(struct store *s, const char *key, void *buf, size_t cap,
+		   size_t *len, bool *found)
+{
+	struct store_int *i = s->i;
+	char k[META_PREFIX_LEN + STORE_META_KEY_MAX];
+	size_t klen = meta_key(k, key);
+	rocksdb_pinnableslice_t *slice;
+	const char *val;
+	char *err = NULL;
+	size_t vlen;
+
+	*found = false;
+	*len = 0;
+	if (klen == 0)
+		return set_error(s, STORE_EINVAL,
+				 "read meta: key is empty or longer than %d "
+				 "bytes",
+				 STORE_META_KEY_MAX);
+	slice = rocksdb_get_pinned_cf(i->db, i->ropts, i->cf[CF_DEFAULT], k,
+				      klen, &err);
+	if (err != NULL)
+		return rocks_error(s, err, "read meta");
+	if (slice == NULL)
+		return 0;
+	val = rocksdb_pinnableslice_value(slice, &vlen);
+	*found = true;
+	*len = vlen;
+	if (vlen > cap) {
+		rocksdb_pinnableslice_destroy(slice);
+		return set_error(s, STORE_EINVAL,
+				 "read meta: value of %zu bytes does not fit "
+				 "%zu",
+				 vlen, cap);
+	}
+	if (vlen > 0)
+		memcpy(buf, val, vlen);
+	rocksdb_pinnableslice_destroy(slice);
+	return 0;
+}
+
+int store_meta_list(struct store *s, const char *prefix, store_meta_visit_cb cb,
+		    void *arg)
+{
+	struct store_int *i = s->i;
+	char start[META_PREFIX_LEN + STORE_META_KEY_MAX];
+	size_t plen =
+		prefix != NULL ? strnlen(prefix, STORE_META_KEY_MAX + 1) : 0;
+	struct read_view v;
+	rocksdb_iterator_t *it;
+	char *err = NULL;
+
+	if (plen > STORE_META_KEY_MAX)
+		return set_error(s, STORE_EINVAL,
+				 "list meta: prefix longer than %d bytes",
+				 STORE_META_KEY_MAX);
+	memcpy(start, META_PREFIX, META_PREFIX_LEN);
+	if (plen > 0)
+		memcpy(start + META_PREFIX_LEN, prefix, plen);
+	plen += META_PREFIX_LEN;
+	view_open(i, &v);
+	it = rocksdb_create_iterator_cf(i->db, v.ro, i->cf[CF_DEFAULT]);
+	for (rocksdb_iter_seek(it, start, plen); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen;
+		size_t vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *val;
+
+		if (klen < plen || memcmp(k, start, plen) != 0)
+			break;
+		val = rocksdb_iter_value(it, &vlen);
+		if (!cb(arg, k + META_PREFIX_LEN, klen - META_PREFIX_LEN, val,
+			vlen))
+			break;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	view_close(i, &v);
+	if (err != NULL)
+		return rocks_error(s, err, "list meta");
+	return 0;
 }
 
 int store_sync(struct store *s)

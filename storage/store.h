@@ -399,6 +399,54 @@ int store_sync(struct store *s);
  * not exist. */
 int store_checkpoint(struct store *s, const char *dir);
 
+/* ------------------------------------------------------------------------
+ * Replicated metadata: small keyed records that committed entries other
+ * than append entries carry (consensus/ keeps its member table here). They
+ * live in the `default` column family under the prefix "m/", apart from
+ * the store's own "applied" and "format" keys.
+ * ------------------------------------------------------------------------ */
+
+/* Bytes of a meta key (without the "m/" prefix): names, not data. */
+#define STORE_META_KEY_MAX 128
+
+/* Bytes of a meta value: a member record is a few hundred bytes; 64 KiB
+ * leaves room without letting one key grow a write batch much. */
+#define STORE_META_VALUE_MAX (64u << 10)
+
+/* One change to a meta key. */
+struct store_meta_op {
+	const char *key;   /* borrowed: NUL-terminated, 1..STORE_META_KEY_MAX
+			    * bytes */
+	const void *value; /* borrowed: the new value, or NULL to delete */
+	size_t value_len;  /* bytes in value, 0..STORE_META_VALUE_MAX */
+};
+
+/* Applies the meta changes in @ops (@n of them, 0 allowed) committed at Raft
+ * index @index, in one write batch with the new applied index, like
+ * store_apply(). If @index is at or below the applied index nothing changes
+ * and *skipped is set. Returns 0, STORE_EINVAL for a key or value outside
+ * the limits (nothing written), or a storage error with s->errmsg. */
+int store_apply_meta(struct store *s, uint64_t index,
+		     const struct store_meta_op *ops, uint32_t n,
+		     bool *skipped);
+
+/* Reads meta key @key into @buf (@cap bytes). Sets *found; when found,
+ * *len is the value's length, and STORE_EINVAL is returned (nothing
+ * copied) if it exceeds @cap. Returns 0 or a storage error. */
+int store_meta_get(struct store *s, const char *key, void *buf, size_t cap,
+		   size_t *len, bool *found);
+
+/* Called for each meta key of a listing, in key order; @key (without the
+ * "m/" prefix, not NUL-terminated) and @value are valid only during the
+ * call. Return false to stop. */
+typedef bool (*store_meta_visit_cb)(void *arg, const char *key, size_t key_len,
+				    const void *value, size_t value_len);
+
+/* Visits every meta key that starts with @prefix ("" for all), from one
+ * consistent view. Returns 0 or a storage error with s->errmsg. */
+int store_meta_list(struct store *s, const char *prefix, store_meta_visit_cb cb,
+		    void *arg);
+
 /* Column families a digest can cover. */
 enum {
 	STORE_CF_LOG = 1u << 0,
