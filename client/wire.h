@@ -1,0 +1,403 @@
+/* The wire codec of Cairn's binary client protocol: frames and the messages
+ * they carry, encoded and decoded without trusting a single byte. The node
+ * (cairnd) and libcairn both link it; docs/protocol.md is its specification.
+ *
+ * Every integer is little-endian. A frame is a 16-byte header followed by a
+ * body of at most WIRE_BODY_BYTES_MAX bytes:
+ *
+ *   u32 body length   u16 type   u16 flags (zero)   u64 request id
+ *
+ * Decoders never allocate from a count before checking that the remaining
+ * bytes can hold that many items; decoded views borrow from the frame body,
+ * so the body must outlive them. Nothing here touches a socket. */
+#ifndef CAIRN_CLIENT_WIRE_H
+#define CAIRN_CLIENT_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Header bytes before every body. */
+#define WIRE_HEADER_BYTES 16
+
+/* Largest body: the largest transaction storage accepts (16 MiB of encoded
+ * events) plus the per-event framing the wire adds, with room to spare. A
+ * length prefix above it closes the connection before anything is read or
+ * allocated. */
+#define WIRE_BODY_BYTES_MAX ((17u << 20))
+
+/* Event bytes a server puts in one read reply before it stops the page (a
+ * page always holds at least one event, whatever its size). */
+#define WIRE_READ_BYTES_MAX (4u << 20)
+
+/* Events a read may ask for in one page; larger limits are clamped. */
+#define WIRE_READ_COUNT_MAX 10000
+
+/* Bytes of an error message or an address on the wire. */
+#define WIRE_STRING_MAX 1024
+
+/* Members listed in a status reply. */
+#define WIRE_MEMBERS_MAX 16
+
+/* Streams in one append. */
+#define WIRE_APPEND_PARTS_MAX 1000
+
+/* Message types. Requests have the high bit clear, replies set. */
+enum wire_type {
+	WIRE_APPEND = 0x01,
+	WIRE_READ_STREAM = 0x02,
+	WIRE_READ_ALL = 0x03,
+	WIRE_HEAD = 0x04,
+	WIRE_STATUS = 0x05,
+
+	WIRE_APPEND_OK = 0x81,
+	WIRE_EVENTS = 0x82, /* the reply to READ_STREAM and READ_ALL */
+	WIRE_HEAD_OK = 0x84,
+	WIRE_STATUS_OK = 0x85,
+	WIRE_ERROR = 0xff,
+};
+
+/* Error codes carried by WIRE_ERROR replies, with the text libcairn and the
+ * CLI show. Codes are stable: they are part of the protocol. */
+#define WIRE_ERRORS(X)                                                        \
+	X(WIRE_EMALFORMED, 1, "malformed frame")                              \
+	X(WIRE_EUNKNOWN_TYPE, 2, "unknown message type")                      \
+	X(WIRE_EINVALID, 3, "invalid request")                                \
+	X(WIRE_ETOO_LARGE, 4, "request over a limit")                         \
+	X(WIRE_ENOT_LEADER, 5, "not the leader")                              \
+	X(WIRE_EUNAVAILABLE, 6, "no leader available")                        \
+	X(WIRE_EWRONG_EXPECTED_VERSION, 7, "wrong expected version")          \
+	X(WIRE_ESTALE_SEQUENCE, 8,                                            \
+	  "client sequence below the writer's high-water mark")               \
+	X(WIRE_ETIMEOUT, 9, "timed out")                                      \
+	X(WIRE_EUNKNOWN_OUTCOME, 10,                                          \
+	  "outcome unknown: leadership lost while in flight; retry with the " \
+	  "same client id and sequence")                                      \
+	X(WIRE_EBUSY, 11, "server busy")                                      \
+	X(WIRE_EINTERNAL, 12, "internal error")
+
+enum wire_error {
+#define WIRE_ERROR_ENUM(name, code, msg) name = code,
+	WIRE_ERRORS(WIRE_ERROR_ENUM)
+#undef WIRE_ERROR_ENUM
+};
+
+/* The text of a WIRE_E* code, or "unknown error" for any other value. */
+const char *wire_strerror(int code);
+
+/* Decoder results: 0 or one of these. */
+enum {
+	WIRE_OK = 0,
+	WIRE_DECODE_MALFORMED = 1, /* bytes do not form the message */
+	WIRE_DECODE_NOMEM = 2,     /* allocation failed */
+};
+
+/* More results (additions to the codes above). WIRE_NEED_MORE comes from
+ * wire_frame_peek only. The encoders return WIRE_ENCODE_* instead of
+ * producing a frame its decoder would reject, so that whatever an encoder
+ * accepts decodes on the other side; on any error nothing is appended:
+ *  - WIRE_ENCODE_TOO_LARGE: the body would be over WIRE_BODY_BYTES_MAX
+ *    (for wire_events_add: with this event), a str16 over 65,535 bytes, an
+ *    address over WIRE_STRING_MAX, more than WIRE_APPEND_PARTS_MAX parts
+ *    or WIRE_MEMBERS_MAX members (libcairn maps it to its ETOO_LARGE);
+ *  - WIRE_ENCODE_INVALID: a count that must be at least 1 is 0, or an enum
+ *    field holds a value the protocol does not define.
+ * wire_encode_error truncates a message text over WIRE_STRING_MAX bytes
+ * (at a UTF-8 character boundary) instead of refusing it. */
+enum {
+	WIRE_NEED_MORE = 3,
+	WIRE_ENCODE_TOO_LARGE = 4,
+	WIRE_ENCODE_INVALID = 5,
+};
+
+/* The name of a message type ("APPEND", "EVENTS", ...), or NULL for a type
+ * this version of the protocol does not define. For logs. */
+const char *wire_type_name(unsigned type);
+
+/* True for the types a client may send (APPEND, READ_STREAM, READ_ALL,
+ * HEAD, STATUS). A server answers any other type, replies included, with
+ * WIRE_EUNKNOWN_TYPE. */
+bool wire_type_is_request(unsigned type);
+
+/* A borrowed byte string. */
+struct wire_bytes {
+	const uint8_t *p; /* borrowed; NULL only when len is 0 */
+	uint32_t len;
+};
+
+/* A growable output buffer: encoders append whole frames to it. */
+struct wire_buf {
+	uint8_t *p; /* owned */
+	size_t len; /* bytes used */
+	size_t cap; /* bytes allocated */
+};
+
+void wire_buf_init(struct wire_buf *b);
+void wire_buf_close(struct wire_buf *b);
+void wire_buf_reset(struct wire_buf *b); /* len = 0, memory kept */
+/* Drops the first @n bytes (after they were written to a socket). */
+void wire_buf_consume(struct wire_buf *b, size_t n);
+
+/* ---- frame header ---- */
+
+struct wire_header {
+	uint32_t body_len;
+	uint16_t type;
+	uint16_t flags;
+	uint64_t request_id;
+};
+
+/* Decodes a header from WIRE_HEADER_BYTES bytes. Returns WIRE_OK, or
+ * WIRE_DECODE_MALFORMED when the length is over WIRE_BODY_BYTES_MAX or the
+ * flags are not zero (the caller replies WIRE_EMALFORMED and closes). */
+int wire_header_decode(const void *buf, struct wire_header *h);
+
+/* Looks at @len buffered bytes (@buf may be NULL when @len is 0): returns 0
+ * and sets *frame_len (header + body) when a whole frame is there,
+ * WIRE_NEED_MORE when more bytes are needed, WIRE_DECODE_MALFORMED when the
+ * header is invalid (length over the maximum, flags not zero).
+ *
+ * Once WIRE_HEADER_BYTES are there, @h holds the header's fields whatever
+ * the result (so a server can echo the request id of an invalid header),
+ * and on WIRE_NEED_MORE *frame_len is the size the whole frame will have,
+ * which the caller may use to size its read buffer; with fewer bytes
+ * *frame_len is 0. The body of a complete frame is the *frame_len -
+ * WIRE_HEADER_BYTES bytes after the header. Used by the node's connections,
+ * libcairn and the fuzz target. */
+int wire_frame_peek(const void *buf, size_t len, struct wire_header *h,
+		    size_t *frame_len);
+
+/* ---- consistency of a read ---- */
+
+enum wire_consistency {
+	WIRE_CONSISTENCY_ANY = 0,      /* the replica's applied state */
+	WIRE_CONSISTENCY_AT_LEAST = 1, /* wait until min_position is applied */
+	WIRE_CONSISTENCY_LEADER = 2,   /* linearizable: the leader, after a
+					* barrier confirms its leadership */
+};
+
+struct wire_consistency_req {
+	uint8_t kind;          /* enum wire_consistency */
+	uint64_t min_position; /* WIRE_CONSISTENCY_AT_LEAST only */
+};
+
+/* ---- APPEND ---- */
+
+/* Expected version kinds; the same values as storage's. */
+enum wire_expect {
+	WIRE_EXPECT_ANY = 0,
+	WIRE_EXPECT_NO_STREAM = 1,
+	WIRE_EXPECT_EXISTS = 2,
+	WIRE_EXPECT_EXACT = 3,
+};
+
+struct wire_event_in {
+	uint8_t id[16];
+	struct wire_bytes type; /* 1..255 bytes, checked by the server */
+	uint16_t schema_version;
+	int64_t event_time_us;
+	struct wire_bytes data;
+	struct wire_bytes metadata;
+};
+
+struct wire_part {
+	struct wire_bytes stream;
+	uint8_t expect_kind; /* enum wire_expect */
+	uint64_t expect_version;
+	uint32_t n_events;
+	struct wire_event_in *events; /* points into the owning message */
+};
+
+struct wire_append {
+	bool has_client;
+	uint8_t client_id[16];
+	uint64_t client_seq;
+	uint32_t n_parts;
+	struct wire_part *parts; /* owned when decoded, borrowed to encode */
+	struct wire_event_in *events_; /* owned when decoded: all parts'
+					* events, in order */
+};
+
+/* Encodes a whole APPEND frame at the end of @b. Returns 0 or
+ * WIRE_DECODE_NOMEM. The message is not validated beyond what framing
+ * needs (lengths must fit their fields; asserted). */
+int wire_encode_append(struct wire_buf *b, uint64_t request_id,
+		       const struct wire_append *a);
+
+/* Decodes an APPEND body. On success @a borrows from @body and owns its
+ * arrays: release them with wire_append_close(). On error nothing is left to
+ * release. Counts are bounded (WIRE_APPEND_PARTS_MAX parts; events by the
+ * bytes left) before anything is allocated. */
+int wire_decode_append(const void *body, size_t len, struct wire_append *a);
+void wire_append_close(struct wire_append *a);
+
+struct wire_part_result {
+	uint64_t first_version;
+	uint64_t last_version;
+	uint64_t first_position;
+	uint64_t last_position;
+};
+
+/* APPEND_OK: one result per part, in the request's order. */
+int wire_encode_append_ok(struct wire_buf *b, uint64_t request_id,
+			  bool duplicate, uint32_t n_parts,
+			  const struct wire_part_result *parts);
+/* Decodes into @parts (capacity @cap); fails MALFORMED when the reply holds
+ * more than @cap parts. */
+int wire_decode_append_ok(const void *body, size_t len, bool *duplicate,
+			  uint32_t *n_parts, struct wire_part_result *parts,
+			  uint32_t cap);
+
+/* ---- READ_STREAM, READ_ALL ---- */
+
+struct wire_read_stream {
+	struct wire_bytes stream;
+	uint64_t from_version; /* UINT64_MAX with backward: from the head */
+	bool backward;
+	uint32_t limit; /* 0 means the server's default page */
+	struct wire_consistency_req consistency;
+};
+
+int wire_encode_read_stream(struct wire_buf *b, uint64_t request_id,
+			    const struct wire_read_stream *r);
+int wire_decode_read_stream(const void *body, size_t len,
+			    struct wire_read_stream *r);
+
+struct wire_read_all {
+	uint64_t from_position; /* 0 and 1 both mean the start */
+	uint32_t limit;
+	struct wire_consistency_req consistency;
+	struct wire_bytes stream_prefix; /* empty: no filter */
+	struct wire_bytes category;      /* empty: no filter */
+	struct wire_bytes type;          /* empty: no filter */
+};
+
+int wire_encode_read_all(struct wire_buf *b, uint64_t request_id,
+			 const struct wire_read_all *r);
+int wire_decode_read_all(const void *body, size_t len, struct wire_read_all *r);
+
+/* One event as read back. */
+struct wire_event {
+	uint64_t position;
+	uint64_t version;
+	struct wire_bytes stream;
+	uint8_t id[16];
+	struct wire_bytes type;
+	uint16_t schema_version;
+	int64_t event_time_us;
+	uint64_t commit_time_us;
+	bool has_client;
+	uint8_t client_id[16];
+	uint64_t client_seq;
+	struct wire_bytes data;
+	struct wire_bytes metadata;
+};
+
+/* EVENTS is built incrementally: begin, add each event, end. @next is the
+ * version (stream reads) or position (global reads) to ask for next; @end
+ * says nothing more was there when the page was read. */
+struct wire_events_writer {
+	size_t frame_off; /* where the frame starts in the buffer */
+	uint32_t count;
+	size_t event_bytes; /* bytes of events added */
+};
+
+int wire_events_begin(struct wire_buf *b, uint64_t request_id,
+		      struct wire_events_writer *w);
+int wire_events_add(struct wire_buf *b, struct wire_events_writer *w,
+		    const struct wire_event *e);
+void wire_events_end(struct wire_buf *b, struct wire_events_writer *w,
+		     uint64_t next, bool end);
+
+/* Reads EVENTS without allocating: open, then next until it returns false.
+ * wire_events_open checks the whole body (every event well formed, the
+ * count exact) so that next never fails. */
+struct wire_events_reader {
+	uint64_t next;
+	bool end;
+	uint32_t count;
+	const uint8_t *p;   /* borrowed */
+	const uint8_t *lim; /* borrowed */
+	uint32_t remaining;
+};
+
+int wire_events_open(const void *body, size_t len,
+		     struct wire_events_reader *r);
+bool wire_events_next(struct wire_events_reader *r, struct wire_event *e);
+
+/* ---- HEAD ---- */
+
+struct wire_head {
+	struct wire_bytes stream;
+	struct wire_consistency_req consistency;
+};
+
+int wire_encode_head(struct wire_buf *b, uint64_t request_id,
+		     const struct wire_head *h);
+int wire_decode_head(const void *body, size_t len, struct wire_head *h);
+int wire_encode_head_ok(struct wire_buf *b, uint64_t request_id,
+			uint64_t version, uint64_t last_position);
+int wire_decode_head_ok(const void *body, size_t len, uint64_t *version,
+			uint64_t *last_position);
+
+/* ---- STATUS ---- */
+
+enum wire_role {
+	WIRE_ROLE_FOLLOWER = 0,
+	WIRE_ROLE_CANDIDATE = 1,
+	WIRE_ROLE_LEADER = 2,
+	WIRE_ROLE_UNAVAILABLE = 3,
+};
+
+enum wire_member_role {
+	WIRE_MEMBER_STANDBY = 0,
+	WIRE_MEMBER_VOTER = 1,
+	WIRE_MEMBER_SPARE = 2,
+};
+
+struct wire_member {
+	uint64_t id;
+	uint8_t role; /* enum wire_member_role */
+	struct wire_bytes raft_address;
+	struct wire_bytes client_address; /* empty when not yet known */
+	struct wire_bytes http_address;   /* empty when not yet known */
+};
+
+struct wire_status {
+	uint64_t node_id;
+	uint8_t role; /* enum wire_role */
+	uint64_t term;
+	uint64_t commit_index;
+	uint64_t applied_index;
+	uint64_t last_position;
+	uint64_t leader_id; /* 0 when unknown */
+	struct wire_bytes leader_client_address;
+	uint32_t n_members; /* at most WIRE_MEMBERS_MAX */
+	struct wire_member members[WIRE_MEMBERS_MAX];
+};
+
+/* STATUS has an empty body. */
+int wire_encode_status(struct wire_buf *b, uint64_t request_id);
+/* Checks a STATUS body: WIRE_OK when @len is 0, else WIRE_DECODE_MALFORMED. */
+int wire_decode_status(const void *body, size_t len);
+int wire_encode_status_ok(struct wire_buf *b, uint64_t request_id,
+			  const struct wire_status *s);
+int wire_decode_status_ok(const void *body, size_t len, struct wire_status *s);
+
+/* ---- ERROR ---- */
+
+struct wire_err {
+	uint32_t code;             /* enum wire_error */
+	uint32_t part;             /* WRONG_EXPECTED_VERSION: which part */
+	uint64_t actual_version;   /* WRONG_EXPECTED_VERSION: its version;
+				    * STALE_SEQUENCE: the high-water mark */
+	struct wire_bytes leader;  /* NOT_LEADER: the leader's client
+				    * address */
+	struct wire_bytes message; /* human text, may be empty */
+};
+
+int wire_encode_error(struct wire_buf *b, uint64_t request_id,
+		      const struct wire_err *e);
+int wire_decode_error(const void *body, size_t len, struct wire_err *e);
+
+#endif /* CAIRN_CLIENT_WIRE_H */

@@ -1,0 +1,621 @@
+/* fuzz_frame: libFuzzer target for the wire codec of the client protocol
+ * (client/wire.c), the first code on a node to see a client's bytes and on
+ * libcairn to see a server's. An input is a byte stream as it arrives on a
+ * connection:
+ *
+ *   - wire_frame_peek() cuts it into frames, as the node's connections do;
+ *     an invalid header ends the stream (the server closes), and a last
+ *     frame whose header claims more bytes than remain is decoded with the
+ *     bytes that remain, so that mutations which change a body's size still
+ *     reach the decoders;
+ *   - each body goes, in a block of exactly its size (ASan sees a read past
+ *     it), to the decoder of its frame's type: requests and replies alike.
+ *
+ * Whatever decodes must round-trip: the encoder accepts the decoded view
+ * and gives back exactly the body's bytes in a valid frame, and decoding
+ * that frame again gives equal fields. Every pointer of a decoded view lies
+ * inside the body, and every decoded value within the protocol's limits.
+ * The corpus replay test (replay.c) links this file too. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "wire.h"
+
+/* Reused between frames and inputs, as a connection reuses its output
+ * buffer, so that its growth is exercised too. */
+static struct wire_buf out;
+
+/* Room for the largest APPEND_OK. */
+static struct wire_part_result results[WIRE_APPEND_PARTS_MAX];
+static struct wire_part_result results2[WIRE_APPEND_PARTS_MAX];
+
+/* The body being decoded: every view must point inside it. */
+static const uint8_t *in_body;
+static size_t in_len;
+
+static void check_inside(struct wire_bytes b, uint32_t max, const char *what)
+{
+	CHECK(b.len <= max, "%s: %u bytes", what, b.len);
+	CHECK(b.len > 0 || b.p == NULL, "%s: empty view not NULL", what);
+	CHECK(fuzz_inside(b.p, b.len, in_body, in_len), "%s: outside the body",
+	      what);
+}
+
+static bool bytes_equal(struct wire_bytes a, struct wire_bytes b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* Checks that @out holds exactly one frame of @type and @request_id whose
+ * body is the input body, byte for byte; returns that body. */
+static const uint8_t *check_reencoded(unsigned type, uint64_t request_id)
+{
+	struct wire_header h;
+	size_t frame_len;
+	int rv;
+
+	rv = wire_frame_peek(out.p, out.len, &h, &frame_len);
+	CHECK(rv == WIRE_OK, "re-encoded frame does not peek: %d", rv);
+	CHECK(frame_len == out.len, "re-encoded frame of %zu bytes in %zu",
+	      frame_len, out.len);
+	CHECK(h.type == type, "re-encoded type %#x, not %#x", h.type, type);
+	CHECK(h.request_id == request_id, "re-encoded request id differs");
+	CHECK(h.body_len == in_len, "re-encoded body of %u bytes, input %zu",
+	      h.body_len, in_len);
+	CHECK(in_len == 0 ||
+		      memcmp(out.p + WIRE_HEADER_BYTES, in_body, in_len) == 0,
+	      "re-encoded %s body differs from the input",
+	      wire_type_name(type));
+	return out.p + WIRE_HEADER_BYTES;
+}
+
+/* ---- APPEND ---- */
+
+static void check_append_view(const struct wire_append *a)
+{
+	size_t events = 0;
+	uint32_t i;
+	uint32_t k;
+
+	CHECK(a->n_parts >= 1 && a->n_parts <= WIRE_APPEND_PARTS_MAX,
+	      "%u parts", a->n_parts);
+	CHECK(a->parts != NULL && a->events_ != NULL, "arrays missing");
+	for (i = 0; i < a->n_parts; i++) {
+		const struct wire_part *p = &a->parts[i];
+
+		check_inside(p->stream, UINT16_MAX, "stream");
+		CHECK(p->expect_kind <= WIRE_EXPECT_EXACT, "expect kind %u",
+		      p->expect_kind);
+		CHECK(p->n_events >= 1, "part %u without events", i);
+		CHECK(p->events == a->events_ + events,
+		      "part %u: events not in order in the shared array", i);
+		events += p->n_events;
+		CHECK(events <= in_len / 36, "%zu events in %zu bytes", events,
+		      in_len);
+		for (k = 0; k < p->n_events; k++) {
+			check_inside(p->events[k].type, UINT16_MAX, "type");
+			check_inside(p->events[k].data, UINT32_MAX, "data");
+			check_inside(p->events[k].metadata, UINT32_MAX,
+				     "metadata");
+		}
+	}
+}
+
+static bool append_equal(const struct wire_append *x,
+			 const struct wire_append *y)
+{
+	uint32_t i;
+	uint32_t k;
+
+	if (x->has_client != y->has_client ||
+	    memcmp(x->client_id, y->client_id, 16) != 0 ||
+	    x->client_seq != y->client_seq || x->n_parts != y->n_parts)
+		return false;
+	for (i = 0; i < x->n_parts; i++) {
+		const struct wire_part *p = &x->parts[i];
+		const struct wire_part *q = &y->parts[i];
+
+		if (!bytes_equal(p->stream, q->stream) ||
+		    p->expect_kind != q->expect_kind ||
+		    p->expect_version != q->expect_version ||
+		    p->n_events != q->n_events)
+			return false;
+		for (k = 0; k < p->n_events; k++) {
+			const struct wire_event_in *e = &p->events[k];
+			const struct wire_event_in *f = &q->events[k];
+
+			if (memcmp(e->id, f->id, 16) != 0 ||
+			    !bytes_equal(e->type, f->type) ||
+			    e->schema_version != f->schema_version ||
+			    e->event_time_us != f->event_time_us ||
+			    !bytes_equal(e->data, f->data) ||
+			    !bytes_equal(e->metadata, f->metadata))
+				return false;
+		}
+	}
+	return true;
+}
+
+static void fuzz_append(uint64_t id)
+{
+	struct wire_append a;
+	struct wire_append again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_append(in_body, in_len, &a);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED || rv == WIRE_DECODE_NOMEM,
+		      "append decode returned %d", rv);
+		CHECK(a.parts == NULL && a.events_ == NULL,
+		      "failed decode left arrays behind");
+		return;
+	}
+	check_append_view(&a);
+	wire_buf_reset(&out);
+	rv = wire_encode_append(&out, id, &a);
+	CHECK(rv == WIRE_OK, "append re-encode returned %d", rv);
+	body = check_reencoded(WIRE_APPEND, id);
+	rv = wire_decode_append(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded append does not decode: %d", rv);
+	CHECK(append_equal(&a, &again),
+	      "append fields differ after a round "
+	      "trip");
+	wire_append_close(&again);
+	wire_append_close(&a);
+	CHECK(a.parts == NULL && a.events_ == NULL, "close left arrays");
+}
+
+/* ---- APPEND_OK ---- */
+
+static void fuzz_append_ok(uint64_t id)
+{
+	const uint8_t *body;
+	uint32_t n = 0;
+	uint32_t n2 = 0;
+	bool dup = false;
+	bool dup2 = false;
+	int rv;
+
+	rv = wire_decode_append_ok(in_body, in_len, &dup, &n, results,
+				   WIRE_APPEND_PARTS_MAX);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "append_ok decode: %d", rv);
+		return;
+	}
+	CHECK(n >= 1 && n <= WIRE_APPEND_PARTS_MAX, "%u results", n);
+	CHECK(in_len == 5 + (size_t)n * 32, "%u results in %zu bytes", n,
+	      in_len);
+	wire_buf_reset(&out);
+	rv = wire_encode_append_ok(&out, id, dup, n, results);
+	CHECK(rv == WIRE_OK, "append_ok re-encode returned %d", rv);
+	body = check_reencoded(WIRE_APPEND_OK, id);
+	/* Too little room is refused; exactly enough is not. */
+	rv = wire_decode_append_ok(body, in_len, &dup2, &n2, results2, n - 1);
+	CHECK(rv == WIRE_DECODE_MALFORMED, "append_ok over capacity: %d", rv);
+	rv = wire_decode_append_ok(body, in_len, &dup2, &n2, results2, n);
+	CHECK(rv == WIRE_OK, "re-encoded append_ok does not decode: %d", rv);
+	CHECK(dup == dup2 && n == n2 &&
+		      memcmp(results, results2, n * sizeof results[0]) == 0,
+	      "append_ok fields differ after a round trip");
+}
+
+/* ---- READ_STREAM, READ_ALL, HEAD, HEAD_OK, STATUS ---- */
+
+static void check_consistency(const struct wire_consistency_req *c)
+{
+	CHECK(c->kind <= WIRE_CONSISTENCY_LEADER, "consistency %u", c->kind);
+}
+
+static bool consistency_equal(const struct wire_consistency_req *x,
+			      const struct wire_consistency_req *y)
+{
+	return x->kind == y->kind && x->min_position == y->min_position;
+}
+
+static void fuzz_read_stream(uint64_t id)
+{
+	struct wire_read_stream r;
+	struct wire_read_stream again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_read_stream(in_body, in_len, &r);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "read_stream decode: %d",
+		      rv);
+		return;
+	}
+	check_inside(r.stream, UINT16_MAX, "stream");
+	check_consistency(&r.consistency);
+	wire_buf_reset(&out);
+	rv = wire_encode_read_stream(&out, id, &r);
+	CHECK(rv == WIRE_OK, "read_stream re-encode returned %d", rv);
+	body = check_reencoded(WIRE_READ_STREAM, id);
+	rv = wire_decode_read_stream(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded read_stream does not decode");
+	CHECK(bytes_equal(r.stream, again.stream) &&
+		      r.from_version == again.from_version &&
+		      r.backward == again.backward && r.limit == again.limit &&
+		      consistency_equal(&r.consistency, &again.consistency),
+	      "read_stream fields differ after a round trip");
+}
+
+static void fuzz_read_all(uint64_t id)
+{
+	struct wire_read_all r;
+	struct wire_read_all again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_read_all(in_body, in_len, &r);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "read_all decode: %d", rv);
+		return;
+	}
+	check_inside(r.stream_prefix, UINT16_MAX, "stream prefix");
+	check_inside(r.category, UINT16_MAX, "category");
+	check_inside(r.type, UINT16_MAX, "type");
+	check_consistency(&r.consistency);
+	wire_buf_reset(&out);
+	rv = wire_encode_read_all(&out, id, &r);
+	CHECK(rv == WIRE_OK, "read_all re-encode returned %d", rv);
+	body = check_reencoded(WIRE_READ_ALL, id);
+	rv = wire_decode_read_all(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded read_all does not decode");
+	CHECK(r.from_position == again.from_position &&
+		      r.limit == again.limit &&
+		      consistency_equal(&r.consistency, &again.consistency) &&
+		      bytes_equal(r.stream_prefix, again.stream_prefix) &&
+		      bytes_equal(r.category, again.category) &&
+		      bytes_equal(r.type, again.type),
+	      "read_all fields differ after a round trip");
+}
+
+static void fuzz_head(uint64_t id)
+{
+	struct wire_head h;
+	struct wire_head again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_head(in_body, in_len, &h);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "head decode: %d", rv);
+		return;
+	}
+	check_inside(h.stream, UINT16_MAX, "stream");
+	check_consistency(&h.consistency);
+	wire_buf_reset(&out);
+	rv = wire_encode_head(&out, id, &h);
+	CHECK(rv == WIRE_OK, "head re-encode returned %d", rv);
+	body = check_reencoded(WIRE_HEAD, id);
+	rv = wire_decode_head(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded head does not decode");
+	CHECK(bytes_equal(h.stream, again.stream) &&
+		      consistency_equal(&h.consistency, &again.consistency),
+	      "head fields differ after a round trip");
+}
+
+static void fuzz_head_ok(uint64_t id)
+{
+	const uint8_t *body;
+	uint64_t version;
+	uint64_t position;
+	uint64_t version2;
+	uint64_t position2;
+	int rv;
+
+	rv = wire_decode_head_ok(in_body, in_len, &version, &position);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "head_ok decode: %d", rv);
+		CHECK(in_len != 16, "a 16-byte head_ok is refused");
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_head_ok(&out, id, version, position);
+	CHECK(rv == WIRE_OK, "head_ok re-encode returned %d", rv);
+	body = check_reencoded(WIRE_HEAD_OK, id);
+	rv = wire_decode_head_ok(body, in_len, &version2, &position2);
+	CHECK(rv == WIRE_OK && version == version2 && position == position2,
+	      "head_ok fields differ after a round trip");
+}
+
+static void fuzz_status(uint64_t id)
+{
+	int rv = wire_decode_status(in_body, in_len);
+
+	CHECK((rv == WIRE_OK) == (in_len == 0), "status with %zu bytes: %d",
+	      in_len, rv);
+	if (rv != WIRE_OK)
+		return;
+	wire_buf_reset(&out);
+	rv = wire_encode_status(&out, id);
+	CHECK(rv == WIRE_OK, "status re-encode returned %d", rv);
+	check_reencoded(WIRE_STATUS, id);
+}
+
+/* ---- STATUS_OK ---- */
+
+static bool status_equal(const struct wire_status *x,
+			 const struct wire_status *y)
+{
+	uint32_t i;
+
+	if (x->node_id != y->node_id || x->role != y->role ||
+	    x->term != y->term || x->commit_index != y->commit_index ||
+	    x->applied_index != y->applied_index ||
+	    x->last_position != y->last_position ||
+	    x->leader_id != y->leader_id ||
+	    !bytes_equal(x->leader_client_address, y->leader_client_address) ||
+	    x->n_members != y->n_members)
+		return false;
+	for (i = 0; i < x->n_members; i++) {
+		const struct wire_member *m = &x->members[i];
+		const struct wire_member *n = &y->members[i];
+
+		if (m->id != n->id || m->role != n->role ||
+		    !bytes_equal(m->raft_address, n->raft_address) ||
+		    !bytes_equal(m->client_address, n->client_address) ||
+		    !bytes_equal(m->http_address, n->http_address))
+			return false;
+	}
+	return true;
+}
+
+static void fuzz_status_ok(uint64_t id)
+{
+	struct wire_status s;
+	struct wire_status again;
+	const uint8_t *body;
+	uint32_t i;
+	int rv;
+
+	rv = wire_decode_status_ok(in_body, in_len, &s);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "status_ok decode: %d", rv);
+		return;
+	}
+	CHECK(s.role <= WIRE_ROLE_UNAVAILABLE, "role %u", s.role);
+	CHECK(s.n_members <= WIRE_MEMBERS_MAX, "%u members", s.n_members);
+	check_inside(s.leader_client_address, WIRE_STRING_MAX, "leader");
+	for (i = 0; i < s.n_members; i++) {
+		CHECK(s.members[i].role <= WIRE_MEMBER_SPARE, "member role %u",
+		      s.members[i].role);
+		check_inside(s.members[i].raft_address, WIRE_STRING_MAX,
+			     "raft address");
+		check_inside(s.members[i].client_address, WIRE_STRING_MAX,
+			     "client address");
+		check_inside(s.members[i].http_address, WIRE_STRING_MAX,
+			     "http address");
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_status_ok(&out, id, &s);
+	CHECK(rv == WIRE_OK, "status_ok re-encode returned %d", rv);
+	body = check_reencoded(WIRE_STATUS_OK, id);
+	rv = wire_decode_status_ok(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded status_ok does not decode");
+	CHECK(status_equal(&s, &again),
+	      "status_ok fields differ after a round trip");
+}
+
+/* ---- ERROR ---- */
+
+static void fuzz_error(uint64_t id)
+{
+	struct wire_err e;
+	struct wire_err again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_error(in_body, in_len, &e);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "error decode: %d", rv);
+		return;
+	}
+	CHECK(strcmp(wire_strerror((int)e.code), "unknown error") != 0,
+	      "error code %u decoded", e.code);
+	check_inside(e.leader, WIRE_STRING_MAX, "leader");
+	check_inside(e.message, WIRE_STRING_MAX, "message");
+	wire_buf_reset(&out);
+	rv = wire_encode_error(&out, id, &e);
+	CHECK(rv == WIRE_OK, "error re-encode returned %d", rv);
+	body = check_reencoded(WIRE_ERROR, id);
+	rv = wire_decode_error(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded error does not decode");
+	CHECK(e.code == again.code && e.part == again.part &&
+		      e.actual_version == again.actual_version &&
+		      bytes_equal(e.leader, again.leader) &&
+		      bytes_equal(e.message, again.message),
+	      "error fields differ after a round trip");
+}
+
+/* ---- EVENTS ---- */
+
+static void check_event(const struct wire_event *e)
+{
+	check_inside(e->stream, UINT16_MAX, "stream");
+	check_inside(e->type, UINT16_MAX, "type");
+	check_inside(e->data, UINT32_MAX, "data");
+	check_inside(e->metadata, UINT32_MAX, "metadata");
+}
+
+static bool event_equal(const struct wire_event *x, const struct wire_event *y)
+{
+	return x->position == y->position && x->version == y->version &&
+	       bytes_equal(x->stream, y->stream) &&
+	       memcmp(x->id, y->id, 16) == 0 && bytes_equal(x->type, y->type) &&
+	       x->schema_version == y->schema_version &&
+	       x->event_time_us == y->event_time_us &&
+	       x->commit_time_us == y->commit_time_us &&
+	       x->has_client == y->has_client &&
+	       memcmp(x->client_id, y->client_id, 16) == 0 &&
+	       x->client_seq == y->client_seq &&
+	       bytes_equal(x->data, y->data) &&
+	       bytes_equal(x->metadata, y->metadata);
+}
+
+static void fuzz_events(uint64_t id)
+{
+	struct wire_events_writer w;
+	struct wire_events_reader r;
+	struct wire_events_reader again;
+	struct wire_event e;
+	struct wire_event f;
+	const uint8_t *body;
+	uint32_t seen = 0;
+	size_t bytes = 0;
+	int rv;
+
+	rv = wire_events_open(in_body, in_len, &r);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "events open: %d", rv);
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = wire_events_begin(&out, id, &w);
+	CHECK(rv == WIRE_OK, "events begin returned %d", rv);
+	while (wire_events_next(&r, &e)) {
+		seen++;
+		CHECK(seen <= r.count, "reader yields more than %u", r.count);
+		check_event(&e);
+		bytes += 87 + (size_t)e.stream.len + e.type.len + e.data.len +
+			 e.metadata.len;
+		rv = wire_events_add(&out, &w, &e);
+		CHECK(rv == WIRE_OK, "events add returned %d", rv);
+	}
+	CHECK(seen == r.count, "reader yields %u of %u", seen, r.count);
+	CHECK(!wire_events_next(&r, &e), "reader restarts after its end");
+	CHECK(w.count == seen && w.event_bytes == bytes,
+	      "writer counted %u events, %zu bytes", w.count, w.event_bytes);
+	CHECK(in_len == 13 + bytes, "events of %zu bytes in a body of %zu",
+	      bytes, in_len);
+	wire_events_end(&out, &w, r.next, r.end);
+	body = check_reencoded(WIRE_EVENTS, id);
+
+	/* Both readers from the start, side by side. */
+	rv = wire_events_open(in_body, in_len, &r);
+	CHECK(rv == WIRE_OK, "events open twice differs");
+	rv = wire_events_open(body, in_len, &again);
+	CHECK(rv == WIRE_OK, "re-encoded events do not open");
+	CHECK(r.next == again.next && r.end == again.end &&
+		      r.count == again.count,
+	      "events page fields differ after a round trip");
+	while (wire_events_next(&r, &e)) {
+		CHECK(wire_events_next(&again, &f), "re-encoded page shorter");
+		CHECK(event_equal(&e, &f),
+		      "event fields differ after a round trip");
+	}
+	CHECK(!wire_events_next(&again, &f), "re-encoded page longer");
+}
+
+/* Decodes @len bytes as the body of a frame of @type. */
+static void fuzz_body(unsigned type, uint64_t id, const uint8_t *body,
+		      size_t len)
+{
+	uint8_t *copy = NULL;
+
+	CHECK(wire_type_is_request(type) ==
+		      (wire_type_name(type) != NULL && (type & 0x80) == 0),
+	      "type %#x: request or not", type);
+	if (wire_type_name(type) == NULL)
+		return; /* the server answers EUNKNOWN_TYPE and reads on */
+	if (len > 0) {
+		copy = malloc(len);
+		CHECK(copy != NULL, "out of memory");
+		memcpy(copy, body, len);
+	}
+	in_body = copy;
+	in_len = len;
+	switch (type) {
+	case WIRE_APPEND:
+		fuzz_append(id);
+		break;
+	case WIRE_READ_STREAM:
+		fuzz_read_stream(id);
+		break;
+	case WIRE_READ_ALL:
+		fuzz_read_all(id);
+		break;
+	case WIRE_HEAD:
+		fuzz_head(id);
+		break;
+	case WIRE_STATUS:
+		fuzz_status(id);
+		break;
+	case WIRE_APPEND_OK:
+		fuzz_append_ok(id);
+		break;
+	case WIRE_EVENTS:
+		fuzz_events(id);
+		break;
+	case WIRE_HEAD_OK:
+		fuzz_head_ok(id);
+		break;
+	case WIRE_STATUS_OK:
+		fuzz_status_ok(id);
+		break;
+	case WIRE_ERROR:
+		fuzz_error(id);
+		break;
+	default:
+		CHECK(false, "type %#x has a name but no decoder here", type);
+	}
+	in_body = NULL;
+	in_len = 0;
+	free(copy);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct wire_header h;
+	size_t off = 0;
+	size_t frame_len;
+	int rv;
+
+	while (off < size) {
+		size_t left = size - off;
+
+		rv = wire_frame_peek(data + off, left, &h, &frame_len);
+		if (rv == WIRE_DECODE_MALFORMED) {
+			CHECK(left >= WIRE_HEADER_BYTES,
+			      "malformed before a whole header");
+			CHECK(h.body_len > WIRE_BODY_BYTES_MAX || h.flags != 0,
+			      "valid header refused");
+			CHECK(wire_header_decode(data + off, &h) == rv,
+			      "peek and header_decode disagree");
+			break; /* the server replies and closes */
+		}
+		if (rv == WIRE_NEED_MORE) {
+			if (left < WIRE_HEADER_BYTES) {
+				CHECK(frame_len == 0,
+				      "frame_len %zu without "
+				      "a header",
+				      frame_len);
+				break;
+			}
+			CHECK(frame_len == WIRE_HEADER_BYTES + h.body_len &&
+				      frame_len > left,
+			      "need more with %zu of %zu bytes", left,
+			      frame_len);
+			/* Not a frame yet; the remaining bytes as its body. */
+			fuzz_body(h.type, h.request_id,
+				  data + off + WIRE_HEADER_BYTES,
+				  left - WIRE_HEADER_BYTES);
+			break;
+		}
+		CHECK(rv == WIRE_OK, "peek returned %d", rv);
+		CHECK(frame_len == WIRE_HEADER_BYTES + h.body_len &&
+			      frame_len <= left,
+		      "frame of %zu bytes with %zu left", frame_len, left);
+		CHECK(h.flags == 0 && h.body_len <= WIRE_BODY_BYTES_MAX,
+		      "invalid header accepted");
+		fuzz_body(h.type, h.request_id, data + off + WIRE_HEADER_BYTES,
+			  h.body_len);
+		off += frame_len;
+	}
+	return 0;
+}
