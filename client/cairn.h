@@ -1,0 +1,303 @@
+/* libcairn: the C client of Cairn, a replicated event store.
+ *
+ * Open a client with seed addresses; it discovers the leader, follows
+ * NOT_LEADER redirects, and retries an append after UNAVAILABLE, lost
+ * leadership or a lost connection with the same client id and sequence, so
+ * a retry never appends twice. Every call has a deadline.
+ *
+ * Threading: a client runs one I/O thread of its own. Every function may be
+ * called from any thread at the same time, on the same client; requests
+ * from all threads share the connections, many in flight at once.
+ * Asynchronous callbacks run on the client's I/O thread: they must not
+ * block, and must not call the synchronous functions of the same client
+ * (the asynchronous ones are allowed). cairn_close must not be called from a
+ * callback.
+ *
+ * Errors: functions return 0 or a CAIRN_E* code; a struct cairn_error, when
+ * given, receives the code, a message and the details (actual version of a
+ * conflict, leader address).
+ *
+ * Build: pkg-config --cflags --libs cairn */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CAIRN_BUILDING)
+#define CAIRN_API __attribute__((visibility("default")))
+#else
+#define CAIRN_API
+#endif
+
+/* Error codes. The first twelve are the protocol's (docs/protocol.md). */
+#define CAIRN_ERRORS(X)                                               \
+	X(CAIRN_EMALFORMED, 1, "malformed frame")                     \
+	X(CAIRN_EUNKNOWN_TYPE, 2, "unknown message type")             \
+	X(CAIRN_EINVALID, 3, "invalid request")                       \
+	X(CAIRN_ETOO_LARGE, 4, "request over a limit")                \
+	X(CAIRN_ENOT_LEADER, 5, "not the leader")                     \
+	X(CAIRN_EUNAVAILABLE, 6, "no leader available")               \
+	X(CAIRN_EWRONG_EXPECTED_VERSION, 7, "wrong expected version") \
+	X(CAIRN_ESTALE_SEQUENCE, 8,                                   \
+	  "client sequence below the writer's high-water mark")       \
+	X(CAIRN_ETIMEOUT, 9, "deadline exceeded")                     \
+	X(CAIRN_EUNKNOWN_OUTCOME, 10, "outcome unknown")              \
+	X(CAIRN_EBUSY, 11, "server busy")                             \
+	X(CAIRN_EINTERNAL, 12, "internal error")                      \
+	X(CAIRN_ECONNECT, 100, "cannot connect to any node")          \
+	X(CAIRN_ENOMEM, 101, "out of memory")                         \
+	X(CAIRN_EPROTOCOL, 102, "protocol error from the server")     \
+	X(CAIRN_ECLOSED, 103, "client closed")                        \
+	X(CAIRN_EARG, 104, "invalid argument")
+
+enum cairn_error_code {
+#define CAIRN_ERROR_ENUM(name, code, msg) name = code,
+	CAIRN_ERRORS(CAIRN_ERROR_ENUM)
+#undef CAIRN_ERROR_ENUM
+};
+
+CAIRN_API const char *cairn_strerror(int code);
+
+struct cairn_error {
+	int code;                /* 0 or a CAIRN_E* code */
+	char message[512];       /* "what: why", lower case */
+	uint32_t part;           /* WRONG_EXPECTED_VERSION: which part */
+	uint64_t actual_version; /* WRONG_EXPECTED_VERSION: the stream's
+				  * version; STALE_SEQUENCE: high-water mark */
+	char leader[256];        /* NOT_LEADER: the leader's client address */
+};
+
+typedef struct cairn_client cairn_client;
+
+struct cairn_options {
+	/* Deadline of every call, retries included; 0: 10,000 ms. */
+	unsigned deadline_ms;
+	/* Talk to the first seed only: never follow redirects (reads from a
+	 * chosen replica; appends to a follower then fail NOT_LEADER). */
+	bool single_node;
+	/* The writer id for appends; all zero: a random one. Its sequences
+	 * start at the wall clock in microseconds at open, so an id reused by
+	 * a later process starts above an earlier one's (docs/client.md). */
+	uint8_t client_id[16];
+	/* Connect timeout per attempt; 0: 2,000 ms. */
+	unsigned connect_timeout_ms;
+};
+
+/* Opens a client. @seeds is "host:port,host:port,..." (borrowed); @opts may
+ * be NULL. Connections are made lazily: opening never fails for an
+ * unreachable cluster, the first call does. */
+CAIRN_API int cairn_open(const char *seeds, const struct cairn_options *opts,
+			 cairn_client **out, struct cairn_error *err);
+
+/* Fails pending requests with CAIRN_ECLOSED, waits for the calls in
+ * progress to return, stops the I/O thread, frees. Not from a callback;
+ * no new call may start once it has begun. */
+CAIRN_API void cairn_close(cairn_client *c);
+
+/* The writer id the client uses when an append gives no key. */
+CAIRN_API void cairn_client_id(cairn_client *c, uint8_t id[16]);
+
+/* ---- appends ---- */
+
+enum cairn_expect_kind {
+	CAIRN_EXPECT_ANY = 0,
+	CAIRN_EXPECT_NO_STREAM = 1,
+	CAIRN_EXPECT_EXISTS = 2,
+	CAIRN_EXPECT_EXACT = 3,
+};
+
+struct cairn_event_in {
+	const uint8_t *id; /* 16 bytes, or NULL: the client makes a UUIDv4 */
+	const char *type;  /* NUL-terminated, 1..255 bytes */
+	const void *data;
+	size_t data_len;
+	const void *metadata; /* may be NULL */
+	size_t metadata_len;
+	uint16_t schema_version; /* 0: none */
+	int64_t event_time_us;   /* 0: none */
+};
+
+struct cairn_append_part {
+	const char *stream; /* NUL-terminated */
+	int expect_kind;    /* enum cairn_expect_kind */
+	uint64_t expect_version;
+	const struct cairn_event_in *events;
+	size_t n_events;
+};
+
+struct cairn_part_result {
+	uint64_t first_version;
+	uint64_t last_version;
+	uint64_t first_position;
+	uint64_t last_position;
+};
+
+/* An append's idempotency key. With has_key false the client uses its own
+ * id and its next sequence; with has_key true the caller's (the CLI's
+ * --client-id/--seq). Either way a retry inside the client reuses it. */
+struct cairn_append_key {
+	bool has_key;
+	uint8_t client_id[16];
+	uint64_t seq;
+};
+
+/* Appends to one or several streams atomically. Everything passed is
+ * borrowed until the call returns (the async form copies what it needs
+ * before it returns). @results has room for @n_parts results; @duplicate
+ * (may be NULL) says the append had committed before (a retry). */
+CAIRN_API int cairn_append(cairn_client *c,
+			   const struct cairn_append_part *parts,
+			   size_t n_parts, const struct cairn_append_key *key,
+			   struct cairn_part_result *results, bool *duplicate,
+			   struct cairn_error *err);
+
+/* Single stream, the common case. */
+CAIRN_API int cairn_append_one(cairn_client *c, const char *stream,
+			       int expect_kind, uint64_t expect_version,
+			       const struct cairn_event_in *events,
+			       size_t n_events,
+			       struct cairn_part_result *result,
+			       struct cairn_error *err);
+
+/* Asynchronous append: @cb runs once on the I/O thread with the outcome;
+ * @results and @err point at storage valid only during the callback. If the
+ * call returns an error the callback never runs. */
+typedef void (*cairn_append_cb)(void *arg, int status,
+				const struct cairn_part_result *results,
+				size_t n_parts, bool duplicate,
+				const struct cairn_error *err);
+CAIRN_API int cairn_append_async(cairn_client *c,
+				 const struct cairn_append_part *parts,
+				 size_t n_parts,
+				 const struct cairn_append_key *key,
+				 cairn_append_cb cb, void *arg);
+
+/* ---- reads ---- */
+
+enum cairn_consistency {
+	CAIRN_CONSISTENCY_ANY = 0,      /* the replica's applied state */
+	CAIRN_CONSISTENCY_AT_LEAST = 1, /* wait until min_position applied */
+	CAIRN_CONSISTENCY_LEADER = 2,   /* linearizable */
+};
+
+struct cairn_read_options {
+	int consistency; /* enum cairn_consistency */
+	uint64_t min_position;
+	uint32_t limit; /* 0: the server's default page */
+};
+
+/* One event read back. Pointers borrow from the page that holds it. */
+struct cairn_event {
+	uint64_t position;
+	uint64_t version;
+	const char *stream; /* not NUL-terminated */
+	size_t stream_len;
+	uint8_t id[16];
+	const char *type; /* not NUL-terminated */
+	size_t type_len;
+	uint16_t schema_version;
+	int64_t event_time_us;
+	uint64_t commit_time_us;
+	bool has_client;
+	uint8_t client_id[16];
+	uint64_t client_seq;
+	const void *data;
+	size_t data_len;
+	const void *metadata;
+	size_t metadata_len;
+};
+
+/* A page of events, owned by the caller after a read: free it with
+ * cairn_page_free. */
+struct cairn_page {
+	size_t n;
+	struct cairn_event *events;
+	uint64_t next; /* the version/position to read next */
+	bool end;      /* nothing more was there */
+	void *buf_;    /* private */
+};
+
+CAIRN_API void cairn_page_free(struct cairn_page *p);
+
+/* Reads a stream from @from_version (forward) or down from it (backward;
+ * UINT64_MAX: from the head). @opts may be NULL. */
+CAIRN_API int cairn_read_stream(cairn_client *c, const char *stream,
+				uint64_t from_version, bool backward,
+				const struct cairn_read_options *opts,
+				struct cairn_page *page,
+				struct cairn_error *err);
+
+struct cairn_filter {
+	const char *stream_prefix; /* NULL: none */
+	const char *category;      /* NULL: none */
+	const char *type;          /* NULL: none */
+};
+
+/* Reads the global log from @from_position. @filter, @opts may be NULL. */
+CAIRN_API int cairn_read_all(cairn_client *c, uint64_t from_position,
+			     const struct cairn_filter *filter,
+			     const struct cairn_read_options *opts,
+			     struct cairn_page *page, struct cairn_error *err);
+
+/* A stream's version (0: no events) and last position. */
+CAIRN_API int cairn_head(cairn_client *c, const char *stream,
+			 const struct cairn_read_options *opts,
+			 uint64_t *version, uint64_t *last_position,
+			 struct cairn_error *err);
+
+/* ---- cluster ---- */
+
+struct cairn_member {
+	uint64_t id;
+	int voter_role; /* 0 standby, 1 voter, 2 spare */
+	char raft_address[256];
+	char client_address[256];
+	char http_address[256];
+};
+
+enum cairn_role {
+	CAIRN_ROLE_FOLLOWER = 0,
+	CAIRN_ROLE_CANDIDATE = 1,
+	CAIRN_ROLE_LEADER = 2,
+	CAIRN_ROLE_UNAVAILABLE = 3,
+};
+
+struct cairn_status {
+	uint64_t node_id;
+	int role; /* enum cairn_role */
+	uint64_t term;
+	uint64_t commit_index;
+	uint64_t applied_index;
+	uint64_t last_position;
+	uint64_t leader_id;
+	char leader_client_address[256];
+	size_t n_members;
+	struct cairn_member members[16];
+};
+
+/* The status of the node at @address ("host:port"; one connection attempt
+ * there, no retry elsewhere), or of whichever node the client is connected
+ * to when @address is NULL. */
+CAIRN_API int cairn_status(cairn_client *c, const char *address,
+			   struct cairn_status *s, struct cairn_error *err);
+
+/* ---- helpers ---- */
+
+/* Makes a random UUIDv4. */
+CAIRN_API void cairn_uuid(uint8_t out[16]);
+/* Formats 36 characters and a NUL; parses the same (returns 0 or
+ * CAIRN_EARG). */
+CAIRN_API void cairn_uuid_format(const uint8_t id[16], char out[37]);
+CAIRN_API int cairn_uuid_parse(const char *s, uint8_t out[16]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_H */
