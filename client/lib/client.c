@@ -14,6 +14,8 @@
  * cairn_options.client_id) starts above anything an earlier one used, as
  * long as no process averaged more than a million appends per second. */
 #include <assert.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +89,16 @@ static void on_wakeup(uv_async_t *a)
 static void run(void *arg)
 {
 	struct cairn_client *c = arg;
+	sigset_t pipe;
 
+	/* A write to a connection the server closed raises SIGPIPE in the
+	 * thread that wrote, and its default action kills the whole process
+	 * the library lives in. Blocked here, the write fails with EPIPE
+	 * instead, handled as a lost connection; the application's own
+	 * threads and handlers are left alone. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 }
 
