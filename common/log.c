@@ -10,8 +10,7 @@
 static uint64_t log_node_id;
 static enum log_level log_min_level = LOG_INFO;
 
-static const char *const level_names[] = { "debug", "info", "warn",
-					   "error" };
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void log_setup(uint64_t node_id, enum log_level min_level)
 {

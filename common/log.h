@@ -31,8 +31,8 @@ void log_emit(enum log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_emit(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_emit(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_emit(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_emit(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_emit(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_emit(LOG_ERROR, __VA_ARGS__)
 
 #endif /* CAIRN_COMMON_LOG_H */

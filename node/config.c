@@ -67,8 +67,10 @@ static const struct setting settings[] = {
 	  "HTTP gateway address, published in the member table", "none" },
 	{ OPT_PEERS, "peers", "LIST", "CAIRN_PEERS",
 	  "bootstrap members of a new cluster, this node included, the same "
-	  "list on every node: ID=RAFT/CLIENT/HTTP,... (used only when the "
-	  "Raft log is empty)",
+	  "list on every node: ID=RAFT/CLIENT/HTTP,...; required unless "
+	  "--join, and given again on restarts (it bootstraps only an empty "
+	  "Raft log; a leader also takes peers' client and HTTP addresses "
+	  "from it)",
 	  "none" },
 	{ OPT_JOIN, "join", NULL, "CAIRN_JOIN",
 	  "start without bootstrapping and wait to be added to a cluster "

@@ -52,6 +52,13 @@
  * least one maximal frame, so a single append always gets through. */
 #define NODE_CONN_REQUEST_BYTES_MAX (64u << 20)
 
+/* Request bytes all connections' requests in flight hold together: the
+ * per-connection bound times --max-connections would still be far more than
+ * a node's memory. Past this the node reads from no connection until
+ * requests complete. At least NODE_CONN_REQUEST_BYTES_MAX, so any single
+ * connection can always make progress. */
+#define NODE_REQUEST_BYTES_MAX (1024u << 20)
+
 /* Initial and resting size of a connection's read buffer: many small frames
  * fit in one read. It grows only to the size a validated header announces
  * (at most WIRE_HEADER_BYTES + WIRE_BODY_BYTES_MAX) and shrinks back once
@@ -169,6 +176,7 @@ struct node {
 	unsigned n_conn_structs;     /* allocated, including closing */
 	unsigned n_rejecting;        /* over-limit ones being answered */
 	bool pipeline_paused;        /* consensus pipeline is full */
+	size_t request_bytes;        /* held by every connection's requests */
 	uv_idle_t kick;              /* resumes blocked connections */
 	struct node_conn *kick_head; /* connections to resume (list) */
 	uv_timer_t flush_timer;      /* bounds the shutdown flush */

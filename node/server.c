@@ -61,6 +61,7 @@ static bool conn_blocked(const struct node_conn *c)
 
 	return c->n_requests >= NODE_CONN_REQUESTS_MAX ||
 	       c->request_bytes >= NODE_CONN_REQUEST_BYTES_MAX ||
+	       n->request_bytes >= NODE_REQUEST_BYTES_MAX ||
 	       conn_unsent(c) >= NODE_CONN_UNSENT_BYTES_MAX ||
 	       n->pipeline_paused || n->state >= NODE_DRAINING;
 }
@@ -248,21 +249,34 @@ void conn_request_begin(struct node_conn *c, size_t bytes)
 	c->refs++;
 	c->n_requests++;
 	c->request_bytes += bytes;
+	c->node->request_bytes += bytes;
 }
 
 size_t conn_request_grow(struct node_conn *c, size_t bytes)
 {
 	assert(c->n_requests > 0);
 	c->request_bytes += bytes;
+	c->node->request_bytes += bytes;
 	return bytes;
 }
 
 void conn_request_end(struct node_conn *c, size_t bytes)
 {
+	struct node *n = c->node;
+	bool was_full = n->request_bytes >= NODE_REQUEST_BYTES_MAX;
+
 	assert(c->n_requests > 0);
 	assert(c->request_bytes >= bytes);
+	assert(n->request_bytes >= bytes);
 	c->n_requests--;
 	c->request_bytes -= bytes;
+	n->request_bytes -= bytes;
+	if (was_full && n->request_bytes < NODE_REQUEST_BYTES_MAX) {
+		/* Every connection may have stopped on the node-wide bound. */
+		for (struct node_conn *o = n->conns; o != NULL; o = o->next)
+			if (o != c && !o->closing)
+				conn_maybe_resume(o);
+	}
 	if (!c->closing)
 		conn_maybe_resume(c);
 	conn_unref(c);
