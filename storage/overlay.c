@@ -1,9 +1,15 @@
-/* The entry overlay: what the transactions applied so far in the current
- * entry changed (stream heads, writers' high-water marks, committed client
- * sequences), so that later transactions of the same entry see it before the
- * entry's write batch reaches RocksDB. A hash table with open addressing
- * and linear probing; keys are copied into an arena; everything is dropped
- * when the next entry starts. Only store.c uses it. */
+/* Hash tables of byte keys to two u64 values, with open addressing and
+ * linear probing; keys are copied into an arena. Two uses, both by store.c:
+ *
+ * - The entry overlay: what the transactions applied so far in the current
+ *   entry changed (stream heads, writers' high-water marks, committed
+ *   client sequences), so that later transactions of the same entry see it
+ *   before the entry's write batch reaches RocksDB. Everything is dropped
+ *   when the next entry starts.
+ * - The head cache: committed stream heads and writers' high-water marks
+ *   kept across entries in two generations of such tables, so that the
+ *   lookups of store_apply() and the leader's pre-checks seldom reach
+ *   RocksDB (see store_int.h and docs/design.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,4 +138,197 @@ int overlay_put(struct overlay *o, const void *key, size_t len, uint64_t v0,
 	s->v[0] = v0;
 	s->v[1] = v1;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The head cache
+ * ------------------------------------------------------------------------ */
+
+/* Largest head_cache_entries honoured: slot indexes and key offsets of a
+ * generation stay within 32 bits (2^24 keys, 1 GiB of keys), 4 GiB in all. */
+#define HEAD_CACHE_ENTRIES_MAX (1u << 25)
+
+/* The overlay's first table and arena (see grow() and overlay_put()). */
+#define OVERLAY_MIN_SLOTS 64u
+#define OVERLAY_MIN_ARENA 4096u
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 1;
+
+	while (p < n)
+		p *= 2;
+	return p;
+}
+
+/* Slots a generation's table reaches with gen_max keys: overlay_put keeps
+ * it at most half full. */
+static size_t gen_slots_max(const struct head_cache *c)
+{
+	size_t slots = pow2_at_least((size_t)c->gen_max * 2);
+
+	return slots > OVERLAY_MIN_SLOTS ? slots : OVERLAY_MIN_SLOTS;
+}
+
+void head_cache_init(struct head_cache *c, uint32_t entries, bool off)
+{
+	size_t keys;
+
+	memset(c, 0, sizeof *c);
+	overlay_init(&c->gen[0]);
+	overlay_init(&c->gen[1]);
+	c->off = off;
+	if (entries == 0)
+		entries = STORE_HEAD_CACHE_ENTRIES_DEFAULT;
+	if (entries > HEAD_CACHE_ENTRIES_MAX)
+		entries = HEAD_CACHE_ENTRIES_MAX;
+	c->gen_max = entries / 2 + entries % 2;
+	/* A power of two from the arena's first size on, so the arena's
+	 * doublings end exactly at the bound. */
+	keys = pow2_at_least(c->gen_max) * HEAD_CACHE_KEY_BYTES;
+	c->key_bytes_max = keys > OVERLAY_MIN_ARENA ? keys : OVERLAY_MIN_ARENA;
+}
+
+void head_cache_close(struct head_cache *c)
+{
+	overlay_close(&c->gen[0]);
+	overlay_close(&c->gen[1]);
+}
+
+void head_cache_clear(struct head_cache *c)
+{
+	c->dropped += c->gen[0].n + c->gen[1].n;
+	overlay_close(&c->gen[0]);
+	overlay_close(&c->gen[1]);
+}
+
+/* Forgets every key of @o but keeps its memory: a generation refills to
+ * the same size. */
+static void overlay_clear(struct overlay *o)
+{
+	if (o->n > 0)
+		memset(o->slots, 0, sizeof *o->slots * o->cap);
+	o->n = 0;
+	o->arena_len = 0;
+}
+
+/* Drops the old generation; the young one becomes old. */
+static void rotate(struct head_cache *c)
+{
+	struct overlay *old = &c->gen[c->young ^ 1u];
+
+	c->dropped += old->n;
+	overlay_clear(old);
+	c->young ^= 1u;
+}
+
+/* The values under @key in generation @o, writable, or NULL. */
+static uint64_t *gen_find(struct overlay *o, const void *key, size_t len)
+{
+	struct overlay_slot *s;
+
+	if (o->n == 0)
+		return NULL;
+	s = find(o, key, len, hash_bytes(key, len));
+	return s->key_len != 0 ? s->v : NULL;
+}
+
+void head_cache_put(struct head_cache *c, const void *key, size_t len,
+		    uint64_t v0, uint64_t v1)
+{
+	struct overlay *young = &c->gen[c->young];
+	uint64_t *v;
+
+	if (c->off)
+		return;
+	assert(len > 0);
+	/* Fits an empty generation's key bytes: a rotation makes room. */
+	assert(len <= OVERLAY_MIN_ARENA);
+	v = gen_find(young, key, len);
+	if (v != NULL) {
+		v[0] = v0;
+		v[1] = v1;
+		return;
+	}
+	if (young->n >= c->gen_max ||
+	    young->arena_len + len > c->key_bytes_max) {
+		rotate(c);
+		young = &c->gen[c->young];
+	}
+	/* A failed insert must not leave an older value of @key visible in
+	 * the old generation. */
+	if (overlay_put(young, key, len, v0, v1) != 0)
+		head_cache_clear(c);
+}
+
+bool head_cache_get(struct head_cache *c, const void *key, size_t len,
+		    uint64_t v[2])
+{
+	const uint64_t *found;
+
+	if (c->off) {
+		c->misses++;
+		return false;
+	}
+	found = gen_find(&c->gen[c->young], key, len);
+	if (found != NULL) {
+		v[0] = found[0];
+		v[1] = found[1];
+		c->hits++;
+		return true;
+	}
+	found = gen_find(&c->gen[c->young ^ 1u], key, len);
+	if (found == NULL) {
+		c->misses++;
+		return false;
+	}
+	v[0] = found[0];
+	v[1] = found[1];
+	c->hits++;
+	/* In use: keep it when the old generation goes. */
+	head_cache_put(c, key, len, v[0], v[1]);
+	return true;
+}
+
+void head_cache_update(struct head_cache *c, const struct overlay *o)
+{
+	uint32_t k;
+
+	if (c->off || o->n == 0)
+		return;
+	for (k = 0; k < o->cap; k++) {
+		const struct overlay_slot *s = &o->slots[k];
+		const uint8_t *key = o->arena + s->key_off;
+
+		if (s->key_len == 0)
+			continue;
+		if (key[0] == VERSIONS_HEAD)
+			head_cache_put(c, key, s->key_len, s->v[0], s->v[1]);
+		else if (key[0] == OVERLAY_WRITER)
+			head_cache_put(c, key, s->key_len, s->v[0],
+				       HEAD_CACHE_WRITER_KNOWN);
+	}
+}
+
+void head_cache_stats(const struct head_cache *c,
+		      struct store_head_cache_stats *st)
+{
+	int g;
+
+	memset(st, 0, sizeof *st);
+	st->hits = c->hits;
+	st->misses = c->misses;
+	st->dropped = c->dropped;
+	for (g = 0; g < 2; g++) {
+		st->entries += c->gen[g].n;
+		st->bytes +=
+			(uint64_t)c->gen[g].cap * sizeof(struct overlay_slot) +
+			c->gen[g].arena_cap;
+	}
+	if (!c->off) {
+		st->max_entries = 2 * (uint64_t)c->gen_max;
+		st->max_bytes = 2 * ((uint64_t)gen_slots_max(c) *
+					     sizeof(struct overlay_slot) +
+				     c->key_bytes_max);
+	}
 }

@@ -12,7 +12,11 @@
  *
  * One entry is one write batch that also records the applied index; an
  * overlay (overlay.c) lets later transactions of the same entry see the
- * heads and writer sequences that earlier ones changed. */
+ * heads and writer sequences that earlier ones changed. The head cache
+ * (overlay.c) keeps committed heads and writer high-water marks in memory,
+ * so that apply and the leader's pre-checks seldom look them up in
+ * RocksDB: it is filled by reads and updated from the overlay once an
+ * entry's batch is written. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +41,7 @@ static const char *const cf_names[CF_COUNT] = { "default", "log", "versions",
 #define META_PREFIX     "m/"
 #define META_PREFIX_LEN 2
 
-#define VERSIONS_HEAD  'H'
+/* 'H' + stream, a head, is VERSIONS_HEAD in store_int.h. */
 #define VERSIONS_INDEX 'V'
 
 /* WAL bytes kept before the column families are flushed; see
@@ -59,6 +63,7 @@ struct store_int {
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_writebatch_t *batch; /* the entry being applied */
 	struct overlay overlay;      /* what the entry changed so far */
+	struct head_cache heads;     /* committed heads and writers */
 	struct store_txn_view view;  /* reused by every apply */
 	uint8_t *scratch;            /* record encoding buffer, owned */
 	size_t scratch_cap;
@@ -148,6 +153,7 @@ static void destroy_handles(struct store_int *i)
 	if (i->batch != NULL)
 		rocksdb_writebatch_destroy(i->batch);
 	overlay_close(&i->overlay);
+	head_cache_close(&i->heads);
 	if (i->ropts != NULL)
 		rocksdb_readoptions_destroy(i->ropts);
 	if (i->wopts != NULL)
@@ -235,6 +241,10 @@ int store_open(struct store *s, const char *dir,
 				      opts != NULL && opts->sync_every_apply);
 	i->batch = rocksdb_writebatch_create();
 	overlay_init(&i->overlay);
+	/* Empty at every open: it only ever holds what this process read or
+	 * wrote. */
+	head_cache_init(&i->heads, opts != NULL ? opts->head_cache_entries : 0,
+			opts != NULL && opts->head_cache_off);
 
 	i->db = rocksdb_open_column_families(i->db_opts, dir, CF_COUNT,
 					     cf_names, cf_opts, i->cf, &err);
@@ -412,13 +422,16 @@ static size_t index_key(uint8_t *key, const char *stream, size_t len,
 }
 
 /* Reads a stream's head; with @in_entry, as the current entry's earlier
- * transactions left it. */
+ * transactions left it. Committed heads come from the head cache when it
+ * has them, else from RocksDB, and then go into the cache (a stream
+ * without events too). */
 static int read_head(struct store *s, bool in_entry, const char *stream,
 		     size_t len, struct store_head *h)
 {
 	struct store_int *i = s->i;
 	uint8_t key[1 + STORE_STREAM_NAME_MAX];
 	size_t klen = head_key(key, stream, len);
+	uint64_t cached[2];
 	uint8_t b[16];
 	bool found;
 	int rv;
@@ -432,10 +445,18 @@ static int read_head(struct store *s, bool in_entry, const char *stream,
 			return 0;
 		}
 	}
+	if (head_cache_get(&i->heads, key, klen, cached)) {
+		h->version = cached[0];
+		h->last_position = cached[1];
+		return 0;
+	}
 	rv = get_fixed(s, CF_VERSIONS, key, klen, b, sizeof b, &found,
 		       "read stream head");
 	h->version = rv == 0 && found ? get_u64(b) : 0;
 	h->last_position = rv == 0 && found ? get_u64(b + 8) : 0;
+	if (rv == 0)
+		head_cache_put(&i->heads, key, klen, h->version,
+			       h->last_position);
 	return rv;
 }
 
@@ -506,10 +527,6 @@ corrupt:
 			 vlen);
 }
 
-/* Overlay keys: a kind byte, then the RocksDB key of the same thing. */
-#define OVERLAY_WRITER    'W' /* + client id: high-water mark */
-#define OVERLAY_COMMITTED 'C' /* + client id + seq: result index */
-
 /* Copies the result of the entry's transaction @k (a duplicate's original,
  * committed earlier in the same entry) into @res. */
 static int copy_result(struct store *s, struct store_results *r, uint32_t k,
@@ -533,7 +550,9 @@ static int copy_result(struct store *s, struct store_results *r, uint32_t k,
 /* Looks up (client, seq): sets @found and fills @res when it committed;
  * sets @hwm to the writer's high-water mark and @known when the writer has
  * committed anything. With @in_entry, sees the current entry's earlier
- * transactions too. */
+ * transactions too. The committed high-water mark comes from the head
+ * cache when it has it (a writer never seen too); the result of a
+ * sequence at or below it (a retry, rare) always from RocksDB. */
 static int dedup_check(struct store *s, bool in_entry,
 		       const uint8_t client_id[16], uint64_t seq, bool *found,
 		       bool *known, uint64_t *hwm, struct store_results *r,
@@ -557,14 +576,24 @@ static int dedup_check(struct store *s, bool in_entry,
 	if (ov != NULL) {
 		*hwm = ov[0];
 	} else {
+		uint64_t cached[2];
 		uint8_t b[8];
 		bool stored;
 
-		rv = get_fixed(s, CF_DEDUP, client_id, 16, b, sizeof b, &stored,
-			       "dedup: read high-water mark");
-		if (rv != 0 || !stored)
-			return rv;
-		*hwm = get_u64(b);
+		if (head_cache_get(&i->heads, okey, 17, cached)) {
+			stored = cached[1] == HEAD_CACHE_WRITER_KNOWN;
+			*hwm = stored ? cached[0] : 0;
+		} else {
+			rv = get_fixed(s, CF_DEDUP, client_id, 16, b, sizeof b,
+				       &stored, "dedup: read high-water mark");
+			if (rv != 0)
+				return rv;
+			*hwm = stored ? get_u64(b) : 0;
+			head_cache_put(&i->heads, okey, 17, *hwm,
+				       stored ? HEAD_CACHE_WRITER_KNOWN : 0);
+		}
+		if (!stored)
+			return 0;
 	}
 	*known = true;
 	if (seq > *hwm)
@@ -616,6 +645,12 @@ int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
 		results_link(r);
 	}
 	return rv;
+}
+
+void store_head_cache_stats(const struct store *s,
+			    struct store_head_cache_stats *st)
+{
+	head_cache_stats(&s->i->heads, st);
 }
 
 static int scratch_reserve(struct store *s, size_t n)
@@ -887,10 +922,15 @@ int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
 	rocksdb_write(i->db, i->wopts, i->batch, &err);
 	if (err != NULL) {
 		rv = rocks_error(s, err, "apply: write batch");
+		/* The store must be closed now; forget what it cached rather
+		 * than reason about a write that failed. */
+		head_cache_clear(&i->heads);
 		goto err_after_batch;
 	}
 	rocksdb_writebatch_clear(i->batch);
 	i->applied_index = index;
+	/* Written: the heads and writers the entry changed are committed. */
+	head_cache_update(&i->heads, &i->overlay);
 	results_link(r);
 	return 0;
 
@@ -1394,6 +1434,9 @@ int store_debug_put(struct store *s, unsigned cf, const void *key,
 
 	if (k < 0)
 		return set_error(s, STORE_EINVAL, "debug put: bad cf %u", cf);
+	/* A raw write may change any head or writer: the cache must not
+	 * answer for the old values. */
+	head_cache_clear(&s->i->heads);
 	rocksdb_put_cf(s->i->db, s->i->wopts, s->i->cf[k], key, key_len, val,
 		       val_len, &err);
 	if (err != NULL)
@@ -1437,6 +1480,7 @@ int store_debug_delete(struct store *s, unsigned cf, const void *key,
 	if (k < 0)
 		return set_error(s, STORE_EINVAL, "debug delete: bad cf %u",
 				 cf);
+	head_cache_clear(&s->i->heads);
 	rocksdb_delete_cf(s->i->db, s->i->wopts, s->i->cf[k], key, key_len,
 			  &err);
 	if (err != NULL)

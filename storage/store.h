@@ -12,7 +12,9 @@
  *
  * Threading: a store is used from one thread at a time (the node's loop).
  * Reads may run while no apply is in progress; they see a consistent view
- * (each read uses one RocksDB snapshot). */
+ * (each read uses one RocksDB snapshot). store_head() and
+ * store_dedup_lookup() fill the in-memory head cache, so they change the
+ * store's memory like an apply does: no lock is taken anywhere. */
 #ifndef CAIRN_STORAGE_STORE_H
 #define CAIRN_STORAGE_STORE_H
 
@@ -206,6 +208,13 @@ struct store {
 	char errmsg[STORE_ERRMSG_SIZE]; /* the last error, outside in */
 };
 
+/* Stream heads and writer high-water marks the head cache holds by default:
+ * half a million keys, far more than the streams and writers a node sees
+ * again and again at the rates it reaches, in at most 64 MiB (128 bytes a
+ * key: hash slots and key bytes, see docs/design.md, "Head and writer
+ * cache"), the size of the default RocksDB block cache. */
+#define STORE_HEAD_CACHE_ENTRIES_DEFAULT (1u << 19)
+
 struct store_options {
 	/* RocksDB block cache in bytes; 0 picks the default (64 MiB). */
 	uint64_t block_cache_bytes;
@@ -214,6 +223,14 @@ struct store_options {
 	 * re-applied after a crash; store_sync() makes RocksDB durable when
 	 * a snapshot needs it. */
 	bool sync_every_apply;
+	/* Stream heads and writer high-water marks (found or known absent)
+	 * kept in memory so that store_apply(), store_head() and
+	 * store_dedup_lookup() need not look them up in RocksDB: at most
+	 * this many, rounded up to an even number; 0 picks
+	 * STORE_HEAD_CACHE_ENTRIES_DEFAULT. Results never depend on it. */
+	uint32_t head_cache_entries;
+	/* Turns the head cache off: every lookup reads RocksDB. */
+	bool head_cache_off;
 };
 
 /* Opens (creating if missing) the store in directory @dir with the column
@@ -317,6 +334,25 @@ int store_head(struct store *s, const char *stream, size_t stream_len,
 int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
 		       uint64_t seq, bool *found, uint64_t *hwm,
 		       struct store_results *r);
+
+/* What the head cache holds and how well it serves (for metrics and
+ * tests). Counters start at 0 when the store opens. */
+struct store_head_cache_stats {
+	uint64_t hits;        /* committed heads and high-water marks
+			       * the cache answered */
+	uint64_t misses;      /* those it did not: RocksDB was read */
+	uint64_t dropped;     /* keys evicted to stay within the bound,
+			       * or forgotten when the cache was cleared
+			       * (raw writes, a failed write, no memory) */
+	uint64_t entries;     /* keys held now */
+	uint64_t bytes;       /* memory held now: hash slots and keys */
+	uint64_t max_entries; /* the bound on entries (0 when off) */
+	uint64_t max_bytes;   /* the bound on bytes (0 when off) */
+};
+
+/* Fills @st; never fails. */
+void store_head_cache_stats(const struct store *s,
+			    struct store_head_cache_stats *st);
 
 /* An event as stored, with its assigned version and position. Pointers are
  * borrowed from the read's buffers: valid only inside the visit callback. */

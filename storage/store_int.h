@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -125,6 +126,12 @@ void store_record_encode(uint8_t *buf, uint64_t position, uint64_t version,
 			 const struct store_event *e,
 			 const struct store_txn *t);
 
+/* Kinds of overlay and head cache keys: the first byte, then the RocksDB
+ * key of the same thing. A head's is the `versions` key itself. */
+#define VERSIONS_HEAD     'H' /* + stream: version, last position */
+#define OVERLAY_WRITER    'W' /* + client id: high-water mark */
+#define OVERLAY_COMMITTED 'C' /* + client id + seq: result index */
+
 /* The entry overlay (overlay.c): byte keys to two u64 values. */
 struct overlay_slot {
 	uint64_t hash;
@@ -152,5 +159,60 @@ const uint64_t *overlay_get(const struct overlay *o, const void *key,
 /* Inserts or replaces. Returns 0 or STORE_ENOMEM. */
 int overlay_put(struct overlay *o, const void *key, size_t len, uint64_t v0,
 		uint64_t v1);
+
+/* The head cache (overlay.c): committed stream heads and writer high-water
+ * marks, under the same keys as the overlay's ('H' + stream, 'W' + client
+ * id), so that lookups need not reach RocksDB. A value is always what
+ * RocksDB holds for that key: filled from a RocksDB read, updated from an
+ * entry's overlay only once its batch is written, cleared by raw writes.
+ *
+ * Bound: two generations, each an overlay of at most gen_max keys and
+ * key_bytes_max key bytes. Keys go into the young one; when it is full the
+ * old one is dropped whole and the young one becomes old (O(1) amortised).
+ * A key found only in the old generation is copied into the young one, so
+ * keys in use survive; a key in both has its current value in the young
+ * one, which lookups consult first. */
+
+/* Key bytes per cached key that the bound allows on average: a stream name
+ * of 63 bytes; longer names make a generation fill before gen_max keys. */
+#define HEAD_CACHE_KEY_BYTES 64
+
+/* A writer's value: v[0] its high-water mark, v[1] 1 when it has committed
+ * anything (a writer key is in RocksDB), 0 when known absent. A stream's
+ * value: v[0] version and v[1] last position, 0 and 0 for a stream without
+ * events, which is what a missing head key means. */
+#define HEAD_CACHE_WRITER_KNOWN 1
+
+struct head_cache {
+	struct overlay gen[2]; /* owned: the generations */
+	unsigned young;        /* index in gen of the young generation */
+	bool off;              /* disabled: every lookup misses */
+	uint32_t gen_max;      /* keys per generation */
+	size_t key_bytes_max;  /* key bytes per generation */
+	uint64_t hits;         /* see struct store_head_cache_stats */
+	uint64_t misses;
+	uint64_t dropped;
+};
+
+/* Sets up an empty cache of about @entries keys (0: the default), or a
+ * disabled one. Allocates nothing until the first insert. */
+void head_cache_init(struct head_cache *c, uint32_t entries, bool off);
+void head_cache_close(struct head_cache *c);
+/* Forgets every key and gives the memory back. */
+void head_cache_clear(struct head_cache *c);
+/* Copies the values cached under @key into @v and returns true, or returns
+ * false (a miss, counted). */
+bool head_cache_get(struct head_cache *c, const void *key, size_t len,
+		    uint64_t v[2]);
+/* Inserts or replaces @key's values. Never fails: when memory runs out the
+ * whole cache is cleared, which only costs lookups. */
+void head_cache_put(struct head_cache *c, const void *key, size_t len,
+		    uint64_t v0, uint64_t v1);
+/* Takes over the heads and writers of an entry whose batch was written:
+ * every 'H' and 'W' key of @o, as committed. */
+void head_cache_update(struct head_cache *c, const struct overlay *o);
+/* Fills in the cache's part of @st. */
+void head_cache_stats(const struct head_cache *c,
+		      struct store_head_cache_stats *st);
 
 #endif /* CAIRN_STORAGE_STORE_INT_H */
