@@ -779,7 +779,6 @@ static int write_txn(struct store *s, const struct store_txn *t,
 		put_u64(val, version);
 		put_u64(val + 8, position);
 		klen = head_key(key, p->stream, p->stream_len);
-		batch_put(i, CF_VERSIONS, key, klen, val, 16);
 		if (overlay_put(&i->overlay, key, klen, version, position) != 0)
 			goto nomem;
 	}
@@ -809,8 +808,6 @@ static int write_txn(struct store *s, const struct store_txn *t,
 		batch_put(i, CF_DEDUP, key + 1, 24, q, len);
 		if (overlay_put(&i->overlay, key, 25, r->n, 0) != 0)
 			goto nomem;
-		put_u64(val, t->client_seq);
-		batch_put(i, CF_DEDUP, t->client_id, 16, val, 8);
 		key[0] = OVERLAY_WRITER;
 		if (overlay_put(&i->overlay, key, 17, t->client_seq, 0) != 0)
 			goto nomem;
@@ -874,6 +871,33 @@ static int apply_txn(struct store *s, const void *buf, size_t len,
 	return rv;
 }
 
+/* Puts every stream head and writer high-water mark the entry changed, once
+ * each, with its final value from the overlay: a stream or writer that comes
+ * back in several transactions of one entry costs one Put, not one per
+ * transaction. The keys are distinct, so the state is the same whatever the
+ * overlay's slot order. */
+static void batch_put_final(struct store_int *i)
+{
+	uint8_t val[16];
+	uint32_t k;
+
+	for (k = 0; k < i->overlay.cap; k++) {
+		const struct overlay_slot *sl = &i->overlay.slots[k];
+		const uint8_t *key = i->overlay.arena + sl->key_off;
+
+		if (sl->key_len == 0)
+			continue;
+		if (key[0] == VERSIONS_HEAD) {
+			put_u64(val, sl->v[0]);
+			put_u64(val + 8, sl->v[1]);
+			batch_put(i, CF_VERSIONS, key, sl->key_len, val, 16);
+		} else if (key[0] == OVERLAY_WRITER) {
+			put_u64(val, sl->v[0]);
+			batch_put(i, CF_DEDUP, key + 1, 16, val, 8);
+		}
+	}
+}
+
 int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
 		struct store_results *r)
 {
@@ -916,6 +940,7 @@ int store_apply(struct store *s, uint64_t index, const void *entry, size_t len,
 			r->n++;
 		}
 	}
+	batch_put_final(i);
 	put_u64(val, index);
 	put_u64(val + 8, i->last_position);
 	batch_put(i, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED), val, 16);
