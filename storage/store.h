@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "store_limits.h"
 
 /* Error codes of this module: 0 is success, every other code comes from this
  * table, with its message beside it. */

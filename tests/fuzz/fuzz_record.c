@@ -14,8 +14,8 @@
  * harness's idea of the checksum to the decoder's.
  *
  * On success the fields must be sane: the position is the one given, every
- * pointer is inside the input, the lengths are within storage/limits.h and
- * add up to the record's size. The corpus replay test (replay.c) links this
+ * pointer is inside the input, the lengths are within storage/store_limits.h
+ * and add up to the record's size. The corpus replay test (replay.c) links this
  * file too. */
 #include <stdbool.h>
 #include <stdint.h>

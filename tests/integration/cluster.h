@@ -32,9 +32,7 @@
 
 #include "cairn.h"
 
-/* Bytes of a path the harness builds. (Not PATH_MAX: storage/limits.h
- * shadows <limits.h> in targets that have storage/ on their include
- * path.) */
+/* Bytes of a path the harness builds. */
 #define CLUSTER_PATH_MAX 1024
 
 /* Extra cairnd flags (cluster_start_args). */

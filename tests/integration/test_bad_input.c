@@ -31,7 +31,7 @@
 #include <cmocka.h>
 
 #include "cluster.h"
-#include "storage/limits.h"
+#include "store_limits.h"
 #include "wire.h"
 
 /* This program's block of ports (see CMakeLists.txt). */

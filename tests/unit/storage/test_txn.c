@@ -1,7 +1,7 @@
 /* Unit tests of the transaction and entry codec (storage/txn.c): pure
  * functions, no store. They pin the round trip of every field, the
  * decoder's refusal of malformed bytes (without reading out of bounds: run
- * them under ASan), and that every limit of storage/limits.h is reached
+ * them under ASan), and that every limit of storage/store_limits.h is reached
  * with its own error code. */
 #include <setjmp.h>
 #include <stdarg.h>

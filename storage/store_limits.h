@@ -3,8 +3,8 @@
  * Used by the transaction codec (storage/txn.c), which rejects anything past
  * them with its own error code, and by every later layer that checks sizes
  * before it allocates. */
-#ifndef CAIRN_STORAGE_LIMITS_H
-#define CAIRN_STORAGE_LIMITS_H
+#ifndef CAIRN_STORAGE_STORE_LIMITS_H
+#define CAIRN_STORAGE_STORE_LIMITS_H
 
 /* Stream names are keys in two column families and appear in every event
  * record; 255 bytes fits a one-byte length and any sensible naming scheme
@@ -43,4 +43,4 @@
  * 64-bit integer in any client language. */
 #define STORE_VERSION_MAX ((uint64_t)INT64_MAX)
 
-#endif /* CAIRN_STORAGE_LIMITS_H */
+#endif /* CAIRN_STORAGE_STORE_LIMITS_H */
