@@ -229,10 +229,20 @@ static void free_int(struct consensus_int *i)
  * The loop's handles: check (pipeline), tick (watchdog)
  * ------------------------------------------------------------------------ */
 
+static void log_role(struct consensus_int *i);
+
 static void check_cb(uv_check_t *check)
 {
 	struct consensus_int *i = check->data;
 
+	/* A new leader publishes missing member records at once rather than
+	 * at the next tick, so redirects name it as soon as possible. */
+	if (consensus_int_is_leader(i) &&
+	    i->members_term != i->raft.current_term) {
+		i->members_term = i->raft.current_term;
+		log_role(i);
+		members_propose(i);
+	}
 	pipeline_pump(i);
 	/* Everything that could go has gone (or waits for room, which an
 	 * entry's completion makes): poll may block again. */

@@ -263,6 +263,7 @@ struct consensus_int {
 	unsigned short seen_state;
 	raft_term seen_term;
 	raft_id seen_leader;
+	raft_term members_term;  /* term whose leader checked the members */
 	raft_index stall_stored; /* last_stored when the stall began */
 	uint64_t stall_since_ms; /* 0: no stall */
 
