@@ -14,6 +14,7 @@ BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
 
 PACKAGES="build-essential cmake pkg-config git
 librocksdb-dev libuv1-dev libcmocka-dev zlib1g-dev libjansson-dev
+libmicrohttpd-dev
 clang clang-format libfuzzer-14-dev libclang-rt-14-dev"
 
 die() {

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "http.h"
 #include "node.h"
 
 /* Creates @path and its missing parents (mkdir -p). Returns 0 or an errno
@@ -57,6 +58,7 @@ static int mkdir_p(const char *path)
 static void on_applied(void *arg, uint64_t last_position)
 {
 	handlers_applied(arg, last_position);
+	http_applied(arg, last_position);
 }
 
 static void on_pipeline_ready(void *arg)
@@ -73,6 +75,7 @@ void node_stopped(struct node *n)
 	assert(n->state == NODE_DRAINING);
 	n->state = NODE_STOPPED;
 	server_close(n);
+	http_close(n);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 }
@@ -99,6 +102,7 @@ void node_stop(struct node *n)
 		return;
 	n->state = NODE_STOPPING;
 	server_stop_accepting(n);
+	http_stop(n);
 	consensus_close(&n->cons, on_consensus_closed);
 }
 
@@ -222,6 +226,8 @@ static int node_run(struct node *n, const struct node_config *cfg)
 	n->cons_open = true;
 
 	rv = server_listen(n);
+	if (rv == 0)
+		rv = http_start(n);
 	if (rv != 0)
 		goto err_after_consensus_start;
 	uv_signal_start(&n->sigterm, on_signal, SIGTERM);

@@ -189,6 +189,9 @@ struct node {
 	struct node_req *wait_tail; /* newest parked read */
 	uv_timer_t wait_timer;      /* fires at wait_head's deadline */
 
+	/* http.c: the HTTP gateway, NULL when not running */
+	struct http *http;
+
 	/* main.c */
 	uv_signal_t sigterm;
 	uv_signal_t sigint;

@@ -647,6 +647,32 @@ int store_dedup_lookup(struct store *s, const uint8_t client_id[16],
 	return rv;
 }
 
+void store_cf_sizes(struct store *s, struct store_cf_size out[STORE_CF_COUNT])
+{
+	static const char *const props[3] = {
+		"rocksdb.live-sst-files-size",
+		"rocksdb.cur-size-all-mem-tables",
+		"rocksdb.estimate-num-keys",
+	};
+	struct store_int *i = s->i;
+	unsigned k;
+
+	_Static_assert(STORE_CF_COUNT == CF_COUNT, "one entry per family");
+	for (k = 0; k < CF_COUNT; k++) {
+		uint64_t v[3] = { 0, 0, 0 };
+
+		for (unsigned p = 0; p < 3; p++) {
+			if (rocksdb_property_int_cf(i->db, i->cf[k], props[p],
+						    &v[p]) != 0)
+				v[p] = 0;
+		}
+		out[k].name = cf_names[k];
+		out[k].sst_bytes = v[0];
+		out[k].memtable_bytes = v[1];
+		out[k].keys_estimate = v[2];
+	}
+}
+
 void store_head_cache_stats(const struct store *s,
 			    struct store_head_cache_stats *st)
 {

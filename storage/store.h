@@ -354,6 +354,21 @@ struct store_head_cache_stats {
 void store_head_cache_stats(const struct store *s,
 			    struct store_head_cache_stats *st);
 
+/* Sizes RocksDB reports for one column family. */
+struct store_cf_size {
+	const char *name;        /* "default", "log", "versions", "dedup" */
+	uint64_t sst_bytes;      /* live SST files on disk */
+	uint64_t memtable_bytes; /* memtables in memory */
+	uint64_t keys_estimate;  /* RocksDB's estimate of live keys */
+};
+
+/* Column families store_cf_sizes reports. */
+#define STORE_CF_COUNT 4
+
+/* Fills @out[0..STORE_CF_COUNT) from RocksDB's properties (0 where one is
+ * not available); never fails. For /metrics. */
+void store_cf_sizes(struct store *s, struct store_cf_size out[STORE_CF_COUNT]);
+
 /* An event as stored, with its assigned version and position. Pointers are
  * borrowed from the read's buffers: valid only inside the visit callback. */
 struct store_record {
