@@ -62,6 +62,7 @@ enum route {
 	ROUTE_APPEND,      /* POST /streams/{s} */
 	ROUTE_READ_STREAM, /* GET /streams/{s} */
 	ROUTE_READ_ALL,    /* GET /all */
+	ROUTE_LIST,        /* GET /streams: categories or streams */
 	ROUTE_SUBSCRIBE,   /* GET /subscribe */
 	ROUTE_SYNC,        /* POST /sync */
 	ROUTE_WEB,         /* a web page or asset */
@@ -1101,6 +1102,80 @@ static void serve_read(struct http_req *r)
 	suspend(r, WAIT_POSITION);
 }
 
+static bool list_stream_visit(void *arg, const char *stream, size_t len,
+			      const struct store_head *hd)
+{
+	return json_array_append_new(
+		       arg, json_pack("{s:s%,s:I,s:I}", "stream", stream, len,
+				      "version", (json_int_t)hd->version,
+				      "last_position",
+				      (json_int_t)hd->last_position)) == 0;
+}
+
+static bool list_category_visit(void *arg, const char *category, size_t len)
+{
+	return json_array_append_new(arg, json_stringn(category, len)) == 0;
+}
+
+/* GET /streams: the categories, or with category=C (or prefix=P) the
+ * streams, paged by name with after= and limit=. */
+static void serve_list(struct http_req *r)
+{
+	struct store *st = &r->h->node->store;
+	const char *category;
+	const char *prefix;
+	const char *after;
+	size_t category_len;
+	size_t prefix_len;
+	size_t after_len;
+	char buf[STORE_STREAM_NAME_MAX + 2];
+	uint32_t limit;
+	json_t *items = json_array();
+	bool more;
+	int rv;
+
+	if (!arg_limit(r, &limit) ||
+	    !arg_text(r, "category", &category, &category_len) ||
+	    !arg_text(r, "prefix", &prefix, &prefix_len) ||
+	    !arg_text(r, "after", &after, &after_len)) {
+		json_decref(items);
+		return;
+	}
+	if (category == NULL && prefix == NULL) {
+		rv = store_list_categories(st, after, after_len, limit,
+					   list_category_visit, items, &more);
+		if (rv != 0) {
+			json_decref(items);
+			set_store_error(r, rv);
+			return;
+		}
+		set_json(r, 200,
+			 json_pack("{s:o,s:b}", "categories", items, "more",
+				   more));
+		return;
+	}
+	if (category != NULL) {
+		if (category_len > STORE_STREAM_NAME_MAX - 1) {
+			json_decref(items);
+			set_error(r, 400, "invalid_request",
+				  "category is too long");
+			return;
+		}
+		memcpy(buf, category, category_len);
+		buf[category_len] = '-';
+		prefix = buf;
+		prefix_len = category_len + 1;
+	}
+	rv = store_list_streams(st, prefix, prefix_len, after, after_len, limit,
+				list_stream_visit, items, &more);
+	if (rv != 0) {
+		json_decref(items);
+		set_store_error(r, rv);
+		return;
+	}
+	set_json(r, 200, json_pack("{s:o,s:b}", "streams", items, "more", more));
+}
+
 /* ------------------------------------------------------------------------
  * Server-Sent Events
  * ------------------------------------------------------------------------ */
@@ -1438,6 +1513,7 @@ static void route(struct http_req *r, const char *url, const char *method)
 		{ "/cluster", ROUTE_CLUSTER, ROUTE_NOT_FOUND },
 		{ "/metrics", ROUTE_METRICS, ROUTE_NOT_FOUND },
 		{ "/all", ROUTE_READ_ALL, ROUTE_NOT_FOUND },
+		{ "/streams", ROUTE_LIST, ROUTE_NOT_FOUND },
 		{ "/subscribe", ROUTE_SUBSCRIBE, ROUTE_NOT_FOUND },
 		{ "/sync", ROUTE_NOT_FOUND, ROUTE_SYNC },
 	};
@@ -1554,6 +1630,9 @@ static void serve(struct http_req *r, const char *url, const char *method)
 		return;
 	case ROUTE_READ_ALL:
 		serve_read(r);
+		return;
+	case ROUTE_LIST:
+		serve_list(r);
 		return;
 	case ROUTE_SUBSCRIBE:
 		serve_subscribe(r);

@@ -1377,6 +1377,141 @@ int store_meta_list(struct store *s, const char *prefix, store_meta_visit_cb cb,
 	return 0;
 }
 
+int store_list_streams(struct store *s, const char *prefix, size_t prefix_len,
+		       const char *after, size_t after_len, uint32_t limit,
+		       store_stream_visit_cb cb, void *arg, bool *more)
+{
+	struct store_int *i = s->i;
+	uint8_t start[2 + STORE_STREAM_NAME_MAX];
+	size_t slen;
+	struct read_view v;
+	rocksdb_iterator_t *it;
+	uint32_t n = 0;
+	char *err = NULL;
+
+	*more = false;
+	if (prefix_len > STORE_STREAM_NAME_MAX ||
+	    after_len > STORE_STREAM_NAME_MAX)
+		return set_error(s, STORE_EINVAL,
+				 "list streams: name longer than %d bytes",
+				 STORE_STREAM_NAME_MAX);
+	/* Start at the later of the prefix and just after @after. */
+	slen = head_key(start, prefix, prefix_len);
+	if (after_len > 0) {
+		uint8_t next[2 + STORE_STREAM_NAME_MAX];
+		size_t nlen = head_key(next, after, after_len);
+		size_t common;
+		int cmp;
+
+		next[nlen++] = 0; /* the smallest key after @after */
+		common = nlen < slen ? nlen : slen;
+		cmp = memcmp(next, start, common);
+		if (cmp > 0 || (cmp == 0 && nlen > slen)) {
+			memcpy(start, next, nlen);
+			slen = nlen;
+		}
+	}
+	view_open(i, &v);
+	it = rocksdb_create_iterator_cf(i->db, v.ro, i->cf[CF_VERSIONS]);
+	for (rocksdb_iter_seek(it, (const char *)start, slen);
+	     rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		size_t vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *val;
+		struct store_head h;
+
+		if (klen < 1 + prefix_len || (uint8_t)k[0] != VERSIONS_HEAD ||
+		    memcmp(k + 1, prefix, prefix_len) != 0)
+			break;
+		if (n == limit) {
+			*more = true;
+			break;
+		}
+		val = rocksdb_iter_value(it, &vlen);
+		if (vlen != 16) {
+			rocksdb_iter_destroy(it);
+			view_close(i, &v);
+			return set_error(s, STORE_ECORRUPT,
+					 "list streams: a head of %zu bytes",
+					 vlen);
+		}
+		h.version = get_u64((const uint8_t *)val);
+		h.last_position = get_u64((const uint8_t *)val + 8);
+		n++;
+		if (!cb(arg, k + 1, klen - 1, &h))
+			break;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	view_close(i, &v);
+	if (err != NULL)
+		return rocks_error(s, err, "list streams");
+	return 0;
+}
+
+int store_list_categories(struct store *s, const char *after,
+			  size_t after_len, uint32_t limit,
+			  store_category_visit_cb cb, void *arg, bool *more)
+{
+	struct store_int *i = s->i;
+	uint8_t key[2 + STORE_STREAM_NAME_MAX];
+	size_t klen;
+	struct read_view v;
+	rocksdb_iterator_t *it;
+	uint32_t n = 0;
+	char *err = NULL;
+
+	*more = false;
+	if (after_len > STORE_STREAM_NAME_MAX)
+		return set_error(s, STORE_EINVAL,
+				 "list categories: name longer than %d bytes",
+				 STORE_STREAM_NAME_MAX);
+	/* Every stream of category C sorts at or after "C-"; the first key
+	 * past them all is "C." ('.' follows '-'). */
+	klen = head_key(key, after, after_len);
+	if (after_len > 0)
+		key[klen++] = '.';
+	view_open(i, &v);
+	it = rocksdb_create_iterator_cf(i->db, v.ro, i->cf[CF_VERSIONS]);
+	rocksdb_iter_seek(it, (const char *)key, klen);
+	while (rocksdb_iter_valid(it)) {
+		size_t len;
+		const char *k = rocksdb_iter_key(it, &len);
+		const char *dash;
+		size_t clen;
+
+		if (len < 2 || (uint8_t)k[0] != VERSIONS_HEAD)
+			break;
+		dash = memchr(k + 1, '-', len - 1);
+		if (dash == NULL) {
+			rocksdb_iter_next(it); /* no category */
+			continue;
+		}
+		clen = (size_t)(dash - (k + 1));
+		if (clen == 0) {
+			rocksdb_iter_next(it);
+			continue;
+		}
+		if (n == limit) {
+			*more = true;
+			break;
+		}
+		n++;
+		klen = head_key(key, k + 1, clen);
+		key[klen++] = '.';
+		if (!cb(arg, (const char *)key + 1, clen))
+			break;
+		rocksdb_iter_seek(it, (const char *)key, klen);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	view_close(i, &v);
+	if (err != NULL)
+		return rocks_error(s, err, "list categories");
+	return 0;
+}
+
 int store_sync(struct store *s)
 {
 	char *err = NULL;

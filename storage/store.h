@@ -443,6 +443,32 @@ int store_read_all(struct store *s, uint64_t from_position, uint32_t max_count,
 		   uint64_t max_scan, const struct store_filter *f,
 		   store_visit_cb cb, void *arg, struct store_read_info *info);
 
+/* Called once per listed stream (name borrowed for the call), with its
+ * head; return false to stop. */
+typedef bool (*store_stream_visit_cb)(void *arg, const char *stream,
+				      size_t len, const struct store_head *h);
+
+/* Lists streams in name order: those whose name starts with @prefix (may
+ * be empty), strictly after @after (may be empty: from the first), at
+ * most @limit of them. *more tells whether another one follows. Returns 0
+ * or a storage error with s->errmsg. */
+int store_list_streams(struct store *s, const char *prefix, size_t prefix_len,
+		       const char *after, size_t after_len, uint32_t limit,
+		       store_stream_visit_cb cb, void *arg, bool *more);
+
+/* Called once per listed category (name borrowed); return false to stop. */
+typedef bool (*store_category_visit_cb)(void *arg, const char *category,
+					size_t len);
+
+/* Lists the categories (the part of stream names before the first '-';
+ * streams without '-' have none) in name order, strictly after @after, at
+ * most @limit. One seek per category: the work grows with @limit and the
+ * streams that have no category, not with the streams of each category.
+ * Returns as store_list_streams. */
+int store_list_categories(struct store *s, const char *after,
+			  size_t after_len, uint32_t limit,
+			  store_category_visit_cb cb, void *arg, bool *more);
+
 /* Makes everything applied so far durable (WAL flush with fsync). */
 int store_sync(struct store *s);
 

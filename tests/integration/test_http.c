@@ -724,6 +724,61 @@ static void sync_replayed_twice_is_idempotent(void **state)
 	reply_free(&r);
 }
 
+static void listing_pages_categories_and_streams(void **state)
+{
+	unsigned follower = follower_index();
+	const char *after;
+	struct reply r;
+	json_t *items;
+	char path[128];
+
+	(void)state;
+	append_events("zz-1", "A", 1);
+	append_events("zz-2", "A", 2);
+	append_events("zz", "A", 1);   /* no category */
+	append_events("zz.x-1", "A", 1); /* category "zz.x", after "zz" */
+	request(leader_index(), "GET", "/streams?category=zz&limit=1&"
+				       "consistency=leader",
+		"", NULL, &r);
+	reply_free(&r);
+	cluster_wait_converged(&cl, 30000);
+
+	request(follower, "GET", "/streams?limit=1000", "", NULL, &r);
+	assert_int_equal(r.status, 200);
+	items = json_object_get(r.json, "categories");
+	/* Sorted, each once: acct canvas devlog other page sse zz zz.x */
+	assert_int_equal(json_array_size(items), 8);
+	assert_string_equal(json_string_value(json_array_get(items, 0)), "acct");
+	assert_string_equal(json_string_value(json_array_get(items, 6)), "zz");
+	assert_string_equal(json_string_value(json_array_get(items, 7)), "zz.x");
+	assert_false(json_is_true(json_object_get(r.json, "more")));
+	reply_free(&r);
+
+	request(follower, "GET", "/streams?limit=2&after=page", "", NULL, &r);
+	items = json_object_get(r.json, "categories");
+	assert_int_equal(json_array_size(items), 2);
+	after = json_string_value(json_array_get(items, 1));
+	assert_string_equal(json_string_value(json_array_get(items, 0)), "sse");
+	assert_string_equal(after, "zz");
+	assert_true(json_is_true(json_object_get(r.json, "more")));
+	reply_free(&r);
+
+	request(follower, "GET", "/streams?category=zz", "", NULL, &r);
+	items = json_object_get(r.json, "streams");
+	assert_int_equal(json_array_size(items), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(items, 1), "stream")),
+			    "zz-2");
+	assert_int_equal(int_of(json_array_get(items, 1), "version"), 2);
+	reply_free(&r);
+
+	snprintf(path, sizeof path, "/streams?category=zz&after=zz-1");
+	request(follower, "GET", path, "", NULL, &r);
+	items = json_object_get(r.json, "streams");
+	assert_int_equal(json_array_size(items), 1);
+	reply_free(&r);
+}
+
 static int setup(void **state)
 {
 	static const char *args[] = { "--read-wait-ms", "500", NULL };
@@ -752,6 +807,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(every_error_is_json_with_its_status),
 		cmocka_unit_test(sse_resume_loses_and_repeats_nothing),
 		cmocka_unit_test(sync_replayed_twice_is_idempotent),
+		cmocka_unit_test(listing_pages_categories_and_streams),
 	};
 
 	if (argc > 1)
