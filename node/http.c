@@ -1173,7 +1173,8 @@ static void serve_list(struct http_req *r)
 		set_store_error(r, rv);
 		return;
 	}
-	set_json(r, 200, json_pack("{s:o,s:b}", "streams", items, "more", more));
+	set_json(r, 200,
+		 json_pack("{s:o,s:b}", "streams", items, "more", more));
 }
 
 /* ------------------------------------------------------------------------

@@ -1450,9 +1450,9 @@ int store_list_streams(struct store *s, const char *prefix, size_t prefix_len,
 	return 0;
 }
 
-int store_list_categories(struct store *s, const char *after,
-			  size_t after_len, uint32_t limit,
-			  store_category_visit_cb cb, void *arg, bool *more)
+int store_list_categories(struct store *s, const char *after, size_t after_len,
+			  uint32_t limit, store_category_visit_cb cb, void *arg,
+			  bool *more)
 {
 	struct store_int *i = s->i;
 	uint8_t key[2 + STORE_STREAM_NAME_MAX];

@@ -445,8 +445,8 @@ int store_read_all(struct store *s, uint64_t from_position, uint32_t max_count,
 
 /* Called once per listed stream (name borrowed for the call), with its
  * head; return false to stop. */
-typedef bool (*store_stream_visit_cb)(void *arg, const char *stream,
-				      size_t len, const struct store_head *h);
+typedef bool (*store_stream_visit_cb)(void *arg, const char *stream, size_t len,
+				      const struct store_head *h);
 
 /* Lists streams in name order: those whose name starts with @prefix (may
  * be empty), strictly after @after (may be empty: from the first), at
@@ -465,9 +465,9 @@ typedef bool (*store_category_visit_cb)(void *arg, const char *category,
  * most @limit. One seek per category: the work grows with @limit and the
  * streams that have no category, not with the streams of each category.
  * Returns as store_list_streams. */
-int store_list_categories(struct store *s, const char *after,
-			  size_t after_len, uint32_t limit,
-			  store_category_visit_cb cb, void *arg, bool *more);
+int store_list_categories(struct store *s, const char *after, size_t after_len,
+			  uint32_t limit, store_category_visit_cb cb, void *arg,
+			  bool *more);
 
 /* Makes everything applied so far durable (WAL flush with fsync). */
 int store_sync(struct store *s);

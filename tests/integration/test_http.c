@@ -735,10 +735,11 @@ static void listing_pages_categories_and_streams(void **state)
 	(void)state;
 	append_events("zz-1", "A", 1);
 	append_events("zz-2", "A", 2);
-	append_events("zz", "A", 1);   /* no category */
+	append_events("zz", "A", 1);     /* no category */
 	append_events("zz.x-1", "A", 1); /* category "zz.x", after "zz" */
-	request(leader_index(), "GET", "/streams?category=zz&limit=1&"
-				       "consistency=leader",
+	request(leader_index(), "GET",
+		"/streams?category=zz&limit=1&"
+		"consistency=leader",
 		"", NULL, &r);
 	reply_free(&r);
 	cluster_wait_converged(&cl, 30000);
@@ -748,9 +749,11 @@ static void listing_pages_categories_and_streams(void **state)
 	items = json_object_get(r.json, "categories");
 	/* Sorted, each once: acct canvas devlog other page sse zz zz.x */
 	assert_int_equal(json_array_size(items), 8);
-	assert_string_equal(json_string_value(json_array_get(items, 0)), "acct");
+	assert_string_equal(json_string_value(json_array_get(items, 0)),
+			    "acct");
 	assert_string_equal(json_string_value(json_array_get(items, 6)), "zz");
-	assert_string_equal(json_string_value(json_array_get(items, 7)), "zz.x");
+	assert_string_equal(json_string_value(json_array_get(items, 7)),
+			    "zz.x");
 	assert_false(json_is_true(json_object_get(r.json, "more")));
 	reply_free(&r);
 

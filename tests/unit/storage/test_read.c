@@ -993,6 +993,118 @@ static void records_carry_every_appended_field(void **state)
 	tu_txn_free(u);
 }
 
+/* ------------------------------------------------------------------------
+ * Listing streams and categories
+ * ------------------------------------------------------------------------ */
+
+struct names {
+	char v[32][STORE_STREAM_NAME_MAX + 1];
+	uint64_t version[32];
+	unsigned n;
+};
+
+static bool name_visit(void *arg, const char *name, size_t len,
+		       const struct store_head *h)
+{
+	struct names *ns = arg;
+
+	assert_true(ns->n < 32);
+	memcpy(ns->v[ns->n], name, len);
+	ns->v[ns->n][len] = '\0';
+	ns->version[ns->n++] = h->version;
+	return true;
+}
+
+static bool category_visit(void *arg, const char *name, size_t len)
+{
+	return name_visit(arg, name, len, &(struct store_head){ 0, 0 });
+}
+
+/* Streams named so that categories and dash-less names interleave. */
+static void fx_append_names(struct fx *f)
+{
+	static const char *const names[] = {
+		"b-2",   "a",   "a-1", "a-2", "ab-1",
+		"a.b-1", "b-1", "c",   "-x",  "a-1",
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		fx_append(f, names[i], "T", 1);
+}
+
+static void streams_list_in_name_order_by_prefix_and_after(void **state)
+{
+	struct fx *f = *state;
+	struct names ns;
+	bool more;
+
+	fx_append_names(f);
+	memset(&ns, 0, sizeof ns);
+	assert_int_equal(store_list_streams(&f->s, "", 0, "", 0, 100,
+					    name_visit, &ns, &more),
+			 0);
+	assert_false(more);
+	assert_int_equal(ns.n, 9);
+	assert_string_equal(ns.v[0], "-x");
+	assert_string_equal(ns.v[1], "a");
+	assert_string_equal(ns.v[2], "a-1");
+	assert_int_equal(ns.version[2], 2);
+	assert_string_equal(ns.v[8], "c");
+
+	memset(&ns, 0, sizeof ns);
+	assert_int_equal(store_list_streams(&f->s, "a-", 2, "", 0, 100,
+					    name_visit, &ns, &more),
+			 0);
+	assert_int_equal(ns.n, 2);
+	assert_string_equal(ns.v[1], "a-2");
+
+	/* Paging: after the last name of a page, limit 1. */
+	memset(&ns, 0, sizeof ns);
+	assert_int_equal(store_list_streams(&f->s, "a", 1, "a-1", 3, 1,
+					    name_visit, &ns, &more),
+			 0);
+	assert_int_equal(ns.n, 1);
+	assert_string_equal(ns.v[0], "a-2");
+	assert_true(more);
+
+	/* An @after before the prefix starts at the prefix. */
+	memset(&ns, 0, sizeof ns);
+	assert_int_equal(store_list_streams(&f->s, "b-", 2, "a", 1, 100,
+					    name_visit, &ns, &more),
+			 0);
+	assert_int_equal(ns.n, 2);
+	assert_string_equal(ns.v[0], "b-1");
+}
+
+static void categories_list_each_once_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct names ns;
+	bool more;
+
+	fx_append_names(f);
+	memset(&ns, 0, sizeof ns);
+	assert_int_equal(store_list_categories(&f->s, "", 0, 100,
+					       category_visit, &ns, &more),
+			 0);
+	assert_false(more);
+	/* "-x" has an empty category and "a", "c" none. */
+	assert_int_equal(ns.n, 4);
+	assert_string_equal(ns.v[0], "a");
+	assert_string_equal(ns.v[1], "a.b");
+	assert_string_equal(ns.v[2], "ab");
+	assert_string_equal(ns.v[3], "b");
+
+	memset(&ns, 0, sizeof ns);
+	assert_int_equal(store_list_categories(&f->s, "a", 1, 2, category_visit,
+					       &ns, &more),
+			 0);
+	assert_int_equal(ns.n, 2);
+	assert_string_equal(ns.v[0], "a.b");
+	assert_string_equal(ns.v[1], "ab");
+	assert_true(more);
+}
+
 #define T_ACC(name) \
 	cmocka_unit_test_setup_teardown(name, fx_setup_acc, fx_teardown)
 #define T_MIX(name) \
@@ -1025,6 +1137,8 @@ int main(void)
 		T_MIX(global_read_stops_when_the_callback_says_so),
 		T(stream_with_the_longest_name_reads_back),
 		T(records_carry_every_appended_field),
+		T(streams_list_in_name_order_by_prefix_and_after),
+		T(categories_list_each_once_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
