@@ -59,13 +59,17 @@ enum route {
 	ROUTE_READY,
 	ROUTE_CLUSTER,
 	ROUTE_METRICS,
-	ROUTE_APPEND,      /* POST /streams/{s} */
-	ROUTE_READ_STREAM, /* GET /streams/{s} */
-	ROUTE_READ_ALL,    /* GET /all */
-	ROUTE_LIST,        /* GET /streams: categories or streams */
-	ROUTE_SUBSCRIBE,   /* GET /subscribe */
-	ROUTE_SYNC,        /* POST /sync */
-	ROUTE_WEB,         /* a web page or asset */
+	ROUTE_APPEND,         /* POST /streams/{s} */
+	ROUTE_READ_STREAM,    /* GET /streams/{s} */
+	ROUTE_READ_ALL,       /* GET /all */
+	ROUTE_LIST,           /* GET /streams: categories or streams */
+	ROUTE_CHECKPOINT,     /* PUT /checkpoints/{name} */
+	ROUTE_CHECKPOINT_GET, /* GET /checkpoints/{name} */
+	ROUTE_SNAPSHOT,       /* PUT /snapshots/{stream} */
+	ROUTE_SNAPSHOT_GET,   /* GET /snapshots/{stream} */
+	ROUTE_SUBSCRIBE,      /* GET /subscribe */
+	ROUTE_SYNC,           /* POST /sync */
+	ROUTE_WEB,            /* a web page or asset */
 };
 
 /* What a request is waiting for, if anything. */
@@ -135,6 +139,7 @@ struct http_req {
 	bool sse_live;        /* the live marker was sent */
 	bool sse_end;         /* the stream ends (node stopping) */
 	uint64_t sse_last_ms; /* uv_now() of the last bytes produced */
+	char *snapshot_text;  /* owned: PUT /snapshots data, as stored */
 	char *out;            /* owned: bytes produced, not yet taken */
 	size_t out_len;       /* bytes in out */
 	size_t out_off;       /* bytes of out already taken */
@@ -634,9 +639,20 @@ static json_t *batch_result(struct http_req *r, const struct http_batch *bt,
 			    bool duplicate)
 {
 	const struct store_part_result *first = &r->results[0];
-	const struct store_part_result *last = &r->results[bt->txn.n_parts - 1];
+	const struct store_part_result *last =
+		&r->results[bt->txn.n_parts ? bt->txn.n_parts - 1 : 0];
 	json_t *positions;
 
+	if (r->route == ROUTE_CHECKPOINT || r->route == ROUTE_SNAPSHOT) {
+		const struct store_op *op = &bt->txn.ops[0];
+
+		return json_pack(
+			"{s:s%,s:I}",
+			r->route == ROUTE_CHECKPOINT ? "name" : "stream",
+			op->name, (size_t)op->name_len,
+			r->route == ROUTE_CHECKPOINT ? "value" : "version",
+			(json_int_t)op->value);
+	}
 	if (r->route == ROUTE_APPEND)
 		return json_pack(
 			"{s:s%,s:I,s:I,s:I,s:I,s:b}", "stream",
@@ -682,6 +698,31 @@ static json_t *append_error(const struct http_batch *bt,
 	if (status == 0) {
 		switch (ca->outcome) {
 		case STORE_WRONG_EXPECTED_VERSION: {
+			if (ca->conflict_part >= bt->txn.n_parts &&
+			    ca->conflict_part - bt->txn.n_parts <
+				    bt->txn.n_ops) {
+				const struct store_op *op =
+					&bt->txn.ops[ca->conflict_part -
+						     bt->txn.n_parts];
+				bool snap = op->kind == STORE_OP_SNAPSHOT_PUT;
+
+				*http_status = 409;
+				return make_error(
+					snap ? "wrong_expected_version"
+					     : "wrong_expected_value",
+					json_pack(
+						"{s:I}",
+						snap ? "actual_version"
+						     : "actual_value",
+						(json_int_t)ca->actual_version),
+					snap ? "stream %.*s is at version "
+					       "%" PRIu64
+					       ": a snapshot must not "
+					       "be ahead of it"
+					     : "checkpoint %.*s is at %" PRIu64,
+					(int)op->name_len, op->name,
+					ca->actual_version);
+			}
 			const struct store_part *p =
 				ca->conflict_part < bt->txn.n_parts
 					? &bt->txn.parts[ca->conflict_part]
@@ -760,6 +801,11 @@ static bool batch_done(struct http_req *r, int status)
 			set_json(r, 201, res);
 			return true;
 		}
+		if (r->route == ROUTE_CHECKPOINT ||
+		    r->route == ROUTE_SNAPSHOT) {
+			set_json(r, 200, res);
+			return true;
+		}
 		json_array_append_new(r->sync_results, res);
 		r->next_batch++;
 		if (r->next_batch < r->parsed.n_batches)
@@ -817,7 +863,8 @@ static void submit_batch(struct http_req *r)
 		if (set_validation_error(r, rv, msg))
 			return;
 		free(r->results);
-		r->results = calloc(bt->txn.n_parts, sizeof *r->results);
+		r->results = calloc(bt->txn.n_parts ? bt->txn.n_parts : 1,
+				    sizeof *r->results);
 		if (r->results == NULL) {
 			set_error(r, 500, "internal", "out of memory");
 			return;
@@ -922,6 +969,190 @@ static void serve_sync(struct http_req *r)
 	submit_batch(r);
 }
 
+static void set_store_error(struct http_req *r, int rv);
+
+/* PUT /checkpoints/{name} {"value": N[, "expected": M|null]} and PUT
+ * /snapshots/{stream} {"version": V, "data": any JSON}: one transaction of
+ * one state operation. */
+static void serve_op(struct http_req *r)
+{
+	bool cp = r->route == ROUTE_CHECKPOINT;
+	struct store_op *op;
+	json_error_t je;
+	json_t *body;
+	json_t *v;
+	char *text = NULL;
+	size_t len = 0;
+	size_t cap = 0;
+
+	if (!consensus_is_leader(&r->h->node->cons)) {
+		redirect_to_leader(r);
+		return;
+	}
+	if (!store_stream_name_valid(r->path, r->path_len)) {
+		set_error(r, 400, cp ? "invalid_request" : "invalid_stream",
+			  "invalid %s (1..%u bytes of UTF-8, no control "
+			  "characters)",
+			  cp ? "checkpoint name" : "stream name",
+			  STORE_STREAM_NAME_MAX);
+		return;
+	}
+	body = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		set_error(r, 400, "malformed_json",
+			  "the body must be a JSON object (%s)", je.text);
+		return;
+	}
+	v = json_object_get(body, cp ? "value" : "version");
+	if (!json_is_integer(v) || json_integer_value(v) < (cp ? 0 : 1) ||
+	    json_object_size(body) > 2 ||
+	    (json_object_size(body) == 2 &&
+	     json_object_get(body, cp ? "expected" : "data") == NULL)) {
+		json_decref(body);
+		set_error(r, 400, "invalid_request",
+			  cp ? "want {\"value\": N} or {\"value\": N, "
+			       "\"expected\": M or null}"
+			     : "want {\"version\": V, \"data\": any JSON}");
+		return;
+	}
+	/* One batch of one operation, owned like a parsed body. */
+	r->parsed.batches = calloc(1, sizeof *r->parsed.batches);
+	op = calloc(1, sizeof *op);
+	r->parsed.arena = (char *)op; /* freed with the body */
+	if (r->parsed.batches == NULL || op == NULL) {
+		json_decref(body);
+		free(r->parsed.batches);
+		r->parsed.batches = NULL;
+		free(op);
+		r->parsed.arena = NULL;
+		set_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	r->parsed.n_batches = 1;
+	op->name = r->path;
+	op->name_len = (uint32_t)r->path_len;
+	op->value = (uint64_t)json_integer_value(v);
+	if (cp) {
+		json_t *e = json_object_get(body, "expected");
+
+		op->kind = STORE_OP_CHECKPOINT_SET;
+		if (e != NULL) {
+			if (!json_is_null(e) && (!json_is_integer(e) ||
+						 json_integer_value(e) < 1)) {
+				json_decref(body);
+				set_error(r, 400, "invalid_request",
+					  "expected must be a value >= 1 or "
+					  "null (the checkpoint must not "
+					  "exist)");
+				return;
+			}
+			op->kind = STORE_OP_CHECKPOINT_CAS;
+			op->expected =
+				json_is_null(e)
+					? 0
+					: (uint64_t)json_integer_value(e);
+		}
+	} else {
+		json_t *d = json_object_get(body, "data");
+
+		op->kind = STORE_OP_SNAPSHOT_PUT;
+		if (d != NULL &&
+		    http_json_dump_append(d, &text, &len, &cap) != 0) {
+			json_decref(body);
+			set_error(r, 500, "internal", "out of memory");
+			return;
+		}
+		if (len > UINT32_MAX) {
+			free(text);
+			json_decref(body);
+			set_error(r, 413, "too_large", "snapshot too large");
+			return;
+		}
+		op->data = text;
+		op->data_len = (uint32_t)len;
+		r->snapshot_text = text;
+	}
+	json_decref(body);
+	r->parsed.batches[0].txn.n_ops = 1;
+	r->parsed.batches[0].txn.ops = op;
+	r->next_batch = 0;
+	submit_batch(r);
+}
+
+static void serve_checkpoint_get(struct http_req *r)
+{
+	uint64_t value;
+	bool found;
+	int rv;
+
+	if (!store_stream_name_valid(r->path, r->path_len)) {
+		set_error(r, 400, "invalid_request", "invalid checkpoint name");
+		return;
+	}
+	rv = store_checkpoint_get(&r->h->node->store, r->path, r->path_len,
+				  &value, &found);
+	if (rv != 0) {
+		set_store_error(r, rv);
+		return;
+	}
+	if (!found) {
+		set_error(r, 404, "not_found", "no checkpoint named %s",
+			  r->path);
+		return;
+	}
+	set_json(r, 200,
+		 json_pack("{s:s%,s:I}", "name", r->path, r->path_len, "value",
+			   (json_int_t)value));
+}
+
+/* The snapshot object {"version", "data"} of @stream at or below
+ * @max_version, or JSON null when there is none. Sets a response and
+ * returns NULL on an error. */
+static json_t *snapshot_json(struct http_req *r, const char *stream, size_t len,
+			     uint64_t max_version)
+{
+	uint64_t version;
+	size_t data_len;
+	void *data;
+	json_t *d;
+	int rv;
+
+	rv = store_snapshot_get(&r->h->node->store, stream, len, max_version,
+				&version, &data, &data_len);
+	if (rv != 0) {
+		set_store_error(r, rv);
+		return NULL;
+	}
+	if (version == 0)
+		return json_null();
+	d = data_len > 0 ? json_loadb(data, data_len, JSON_DECODE_ANY, NULL)
+			 : json_null();
+	free(data);
+	return json_pack("{s:I,s:o}", "version", (json_int_t)version, "data",
+			 d != NULL ? d : json_null());
+}
+
+static void serve_snapshot_get(struct http_req *r)
+{
+	json_t *snap;
+
+	if (!store_stream_name_valid(r->path, r->path_len)) {
+		set_error(r, 400, "invalid_stream", "invalid stream name");
+		return;
+	}
+	snap = snapshot_json(r, r->path, r->path_len, STORE_VERSION_HEAD);
+	if (snap == NULL)
+		return;
+	if (json_is_null(snap)) {
+		set_error(r, 404, "not_found", "stream %s has no snapshot",
+			  r->path);
+		return;
+	}
+	json_object_set_new(snap, "stream", json_stringn(r->path, r->path_len));
+	set_json(r, 200, snap);
+}
+
 /* ------------------------------------------------------------------------
  * Reads
  * ------------------------------------------------------------------------ */
@@ -971,6 +1202,7 @@ static void read_stream_now(struct http_req *r)
 	struct store_head head;
 	struct page pg;
 	uint32_t limit;
+	json_t *snap = NULL;
 	json_t *o;
 	int rv;
 
@@ -986,12 +1218,29 @@ static void read_stream_now(struct http_req *r)
 		set_store_error(r, rv);
 		return;
 	}
+	if (has_arg(r, "snapshot")) {
+		/* The newest snapshot at or below the head, then the events
+		 * after it. */
+		if (backward) {
+			set_error(r, 400, "invalid_request",
+				  "a read with a snapshot reads forward");
+			return;
+		}
+		snap = snapshot_json(r, r->path, r->path_len, head.version);
+		if (snap == NULL)
+			return;
+		if (!json_is_null(snap))
+			from = (uint64_t)json_integer_value(
+				       json_object_get(snap, "version")) +
+			       1;
+	}
 	memset(&pg, 0, sizeof pg);
 	pg.events = json_array();
 	rv = store_read_stream(st, r->path, r->path_len, from, backward, limit,
 			       page_visit, &pg, &info);
 	if (rv != 0 || pg.nomem) {
 		json_decref(pg.events);
+		json_decref(snap);
 		if (rv != 0)
 			set_store_error(r, rv);
 		else
@@ -1000,6 +1249,10 @@ static void read_stream_now(struct http_req *r)
 	}
 	o = json_pack("{s:s%,s:I,s:o}", "stream", r->path, r->path_len, "head",
 		      (json_int_t)head.version, "events", pg.events);
+	if (o != NULL && snap != NULL)
+		json_object_set_new(o, "snapshot", snap);
+	else
+		json_decref(snap);
 	if (o != NULL && !info.end && info.next != 0)
 		json_object_set_new(o, "next",
 				    json_integer((json_int_t)info.next));
@@ -1536,6 +1789,26 @@ static void route(struct http_req *r, const char *url, const char *method)
 		}
 		return;
 	}
+	for (i = 0; i < 2; i++) {
+		static const char *const roots[2] = { "/checkpoints/",
+						      "/snapshots/" };
+		size_t n = strlen(roots[i]);
+
+		if (strncmp(url, roots[i], n) != 0)
+			continue;
+		r->path_len = strlen(url + n);
+		r->path = strdup(url + n);
+		if (is_get(method)) {
+			r->route = i == 0 ? ROUTE_CHECKPOINT_GET
+					  : ROUTE_SNAPSHOT_GET;
+		} else if (method_is(method, "PUT")) {
+			r->route = i == 0 ? ROUTE_CHECKPOINT : ROUTE_SNAPSHOT;
+		} else {
+			r->route = ROUTE_BAD_METHOD;
+			r->allow = "GET, HEAD, PUT";
+		}
+		return;
+	}
 	if (strncmp(url, streams, sizeof streams - 1) == 0) {
 		const char *name = url + sizeof streams - 1;
 
@@ -1635,6 +1908,16 @@ static void serve(struct http_req *r, const char *url, const char *method)
 	case ROUTE_LIST:
 		serve_list(r);
 		return;
+	case ROUTE_CHECKPOINT:
+	case ROUTE_SNAPSHOT:
+		serve_op(r);
+		return;
+	case ROUTE_CHECKPOINT_GET:
+		serve_checkpoint_get(r);
+		return;
+	case ROUTE_SNAPSHOT_GET:
+		serve_snapshot_get(r);
+		return;
 	case ROUTE_SUBSCRIBE:
 		serve_subscribe(r);
 		return;
@@ -1646,7 +1929,8 @@ static void serve(struct http_req *r, const char *url, const char *method)
 
 static bool takes_body(const struct http_req *r)
 {
-	return r->route == ROUTE_APPEND || r->route == ROUTE_SYNC;
+	return r->route == ROUTE_APPEND || r->route == ROUTE_SYNC ||
+	       r->route == ROUTE_CHECKPOINT || r->route == ROUTE_SNAPSHOT;
 }
 
 /* First call for a request: checks what can be checked before the body is
@@ -1810,7 +2094,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 		return queue(r);
 	}
 	if (r->path == NULL &&
-	    (r->route == ROUTE_APPEND || r->route == ROUTE_READ_STREAM)) {
+	    (r->route == ROUTE_APPEND || r->route == ROUTE_READ_STREAM ||
+	     r->route == ROUTE_CHECKPOINT || r->route == ROUTE_SNAPSHOT ||
+	     r->route == ROUTE_CHECKPOINT_GET ||
+	     r->route == ROUTE_SNAPSHOT_GET)) {
 		set_error(r, 500, "internal", "out of memory");
 		return queue(r);
 	}
@@ -1848,6 +2135,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r->sse_name);
 	free(r->sse_type);
 	free(r->out);
+	free(r->snapshot_text);
 	if (r->response != NULL)
 		MHD_destroy_response(r->response);
 	free(r);

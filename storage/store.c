@@ -9,6 +9,8 @@
  *             client id (16) seq (u64 BE)     -> original result
  *   default   "applied" (applied index, last position), "format",
  *             "m/" key                        -> replicated meta value
+ *             "k/" name                       -> consumer checkpoint (u64)
+ *             "s/" len stream version (u64 BE) -> aggregate snapshot
  *
  * One entry is one write batch that also records the applied index; an
  * overlay (overlay.c) lets later transactions of the same entry see the
@@ -38,8 +40,12 @@ static const char *const cf_names[CF_COUNT] = { "default", "log", "versions",
 #define KEY_FORMAT  "format"
 /* Replicated meta keys (store_apply_meta) live under this prefix, which no
  * key of the store's own can start with. */
-#define META_PREFIX     "m/"
-#define META_PREFIX_LEN 2
+#define META_PREFIX       "m/"
+#define CHECKPOINT_PREFIX "k/"
+#define SNAPSHOT_PREFIX   "s/"
+/* "s/" + length byte + stream + version. */
+#define SNAPSHOT_KEY_MAX (2 + 1 + STORE_STREAM_NAME_MAX + 8)
+#define META_PREFIX_LEN  2
 
 /* 'H' + stream, a head, is VERSIONS_HEAD in store_int.h. */
 #define VERSIONS_INDEX 'V'
@@ -493,7 +499,8 @@ static int dedup_decode(struct store *s, const uint8_t *val, size_t vlen,
 		goto corrupt;
 	position = get_u64(val + 1);
 	n = get_u32(val + 9);
-	if (n == 0 || (vlen - DEDUP_RESULT_FIXED) / DEDUP_RESULT_PART != n ||
+	/* n may be 0: a transaction of state operations only. */
+	if ((vlen - DEDUP_RESULT_FIXED) / DEDUP_RESULT_PART != n ||
 	    (vlen - DEDUP_RESULT_FIXED) % DEDUP_RESULT_PART != 0)
 		goto corrupt;
 	if (results_reserve(r, r->n + 1, r->n_parts_used + n) != 0)
@@ -845,6 +852,126 @@ nomem:
 	return set_error(s, STORE_ENOMEM, "apply: out of memory");
 }
 
+static size_t snapshot_key(uint8_t *key, const char *stream, size_t len,
+			   uint64_t version)
+{
+	memcpy(key, SNAPSHOT_PREFIX, 2);
+	key[2] = (uint8_t)len;
+	memcpy(key + 3, stream, len);
+	put_be64(key + 3 + len, version);
+	return 3 + len + 8;
+}
+
+/* A checkpoint's value as the entry sees it (0 when it does not exist). */
+static int read_checkpoint(struct store *s, bool in_entry, const char *name,
+			   size_t len, uint64_t *value, bool *found)
+{
+	struct store_int *i = s->i;
+	uint8_t key[2 + STORE_STREAM_NAME_MAX];
+	uint8_t b[8];
+	int rv;
+
+	if (in_entry) {
+		const uint64_t *v;
+
+		key[0] = OVERLAY_CHECKPOINT;
+		memcpy(key + 1, name, len);
+		v = overlay_get(&i->overlay, key, 1 + len);
+		if (v != NULL) {
+			*value = v[0];
+			*found = true;
+			return 0;
+		}
+	}
+	memcpy(key, CHECKPOINT_PREFIX, 2);
+	memcpy(key + 2, name, len);
+	rv = get_fixed(s, CF_DEFAULT, key, 2 + len, b, sizeof b, found,
+		       "read checkpoint");
+	*value = rv == 0 && *found ? get_u64(b) : 0;
+	return rv;
+}
+
+/* Checks every state operation of @t against the state the entry sees:
+ * a CAS's expected value, a snapshot's version against its stream's head
+ * after this transaction's own events (@heads: the parts' heads before). */
+static int check_ops(struct store *s, const struct store_txn *t,
+		     const struct store_head *heads,
+		     struct store_txn_result *res, bool *ok)
+{
+	uint32_t k;
+	int rv;
+
+	*ok = true;
+	for (k = 0; k < t->n_ops; k++) {
+		const struct store_op *op = &t->ops[k];
+		uint64_t actual = 0;
+		bool pass = true;
+		bool found;
+
+		if (op->kind == STORE_OP_CHECKPOINT_CAS) {
+			rv = read_checkpoint(s, true, op->name, op->name_len,
+					     &actual, &found);
+			if (rv != 0)
+				return rv;
+			pass = found ? actual == op->expected
+				     : op->expected == 0;
+		} else if (op->kind == STORE_OP_SNAPSHOT_PUT) {
+			struct store_head h;
+			uint32_t p;
+
+			rv = read_head(s, true, op->name, op->name_len, &h);
+			if (rv != 0)
+				return rv;
+			actual = h.version;
+			for (p = 0; p < t->n_parts; p++) {
+				if (t->parts[p].stream_len == op->name_len &&
+				    memcmp(t->parts[p].stream, op->name,
+					   op->name_len) == 0)
+					actual = heads[p].version +
+						 t->parts[p].n_events;
+			}
+			pass = op->value <= actual;
+		}
+		if (!pass) {
+			res->outcome = STORE_WRONG_EXPECTED_VERSION;
+			res->conflict_part = t->n_parts + k;
+			res->actual_version = actual;
+			*ok = false;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Writes the state operations of a transaction that committed. Checkpoint
+ * values go through the overlay (later transactions of the entry see them;
+ * batch_put_final writes each once); snapshots go straight to the batch. */
+static int write_ops(struct store *s, const struct store_txn *t)
+{
+	struct store_int *i = s->i;
+	uint8_t key[SNAPSHOT_KEY_MAX];
+	uint32_t k;
+
+	for (k = 0; k < t->n_ops; k++) {
+		const struct store_op *op = &t->ops[k];
+
+		if (op->kind == STORE_OP_SNAPSHOT_PUT) {
+			batch_put(i, CF_DEFAULT, key,
+				  snapshot_key(key, op->name, op->name_len,
+					       op->value),
+				  op->data, op->data_len);
+			continue;
+		}
+		key[0] = OVERLAY_CHECKPOINT;
+		memcpy(key + 1, op->name, op->name_len);
+		if (overlay_put(&i->overlay, key, 1 + op->name_len, op->value,
+				0) != 0)
+			return set_error(s, STORE_ENOMEM,
+					 "apply: out of memory");
+	}
+	return 0;
+}
+
 /* Applies one transaction's bytes into the batch; the outcome goes into
  * @res. Returns only storage errors. */
 static int apply_txn(struct store *s, const void *buf, size_t len,
@@ -890,8 +1017,12 @@ static int apply_txn(struct store *s, const void *buf, size_t len,
 					 "apply: out of memory");
 	}
 	rv = check_versions(s, t, heads, res, &ok);
+	if (rv == 0 && ok && t->n_ops > 0)
+		rv = check_ops(s, t, heads, res, &ok);
 	if (rv == 0 && ok)
 		rv = write_txn(s, t, heads, r, res);
+	if (rv == 0 && ok && t->n_ops > 0)
+		rv = write_ops(s, t);
 	if (heads != heads_small)
 		free(heads);
 	return rv;
@@ -920,6 +1051,13 @@ static void batch_put_final(struct store_int *i)
 		} else if (key[0] == OVERLAY_WRITER) {
 			put_u64(val, sl->v[0]);
 			batch_put(i, CF_DEDUP, key + 1, 16, val, 8);
+		} else if (key[0] == OVERLAY_CHECKPOINT) {
+			uint8_t ck[2 + STORE_STREAM_NAME_MAX];
+
+			memcpy(ck, CHECKPOINT_PREFIX, 2);
+			memcpy(ck + 2, key + 1, sl->key_len - 1u);
+			put_u64(val, sl->v[0]);
+			batch_put(i, CF_DEFAULT, ck, 1u + sl->key_len, val, 8);
 		}
 	}
 }
@@ -1510,6 +1648,72 @@ int store_list_categories(struct store *s, const char *after, size_t after_len,
 	if (err != NULL)
 		return rocks_error(s, err, "list categories");
 	return 0;
+}
+
+int store_checkpoint_get(struct store *s, const char *name, size_t len,
+			 uint64_t *value, bool *found)
+{
+	if (!store_stream_name_valid(name, len))
+		return set_error(s, STORE_EINVALID_STREAM,
+				 "read checkpoint: invalid name");
+	return read_checkpoint(s, false, name, len, value, found);
+}
+
+int store_snapshot_get(struct store *s, const char *stream, size_t len,
+		       uint64_t max_version, uint64_t *version, void **data,
+		       size_t *data_len)
+{
+	struct store_int *i = s->i;
+	uint8_t key[SNAPSHOT_KEY_MAX];
+	size_t plen;
+	size_t klen;
+	struct read_view v;
+	rocksdb_iterator_t *it;
+	char *err = NULL;
+	int rv = 0;
+
+	*version = 0;
+	*data = NULL;
+	*data_len = 0;
+	if (!store_stream_name_valid(stream, len))
+		return set_error(s, STORE_EINVALID_STREAM,
+				 "read snapshot: invalid stream name");
+	if (max_version > STORE_VERSION_MAX)
+		max_version = STORE_VERSION_MAX;
+	klen = snapshot_key(key, stream, len, max_version);
+	plen = klen - 8;
+	view_open(i, &v);
+	it = rocksdb_create_iterator_cf(i->db, v.ro, i->cf[CF_DEFAULT]);
+	rocksdb_iter_seek_for_prev(it, (const char *)key, klen);
+	if (rocksdb_iter_valid(it)) {
+		size_t kl;
+		size_t vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *val;
+
+		if (kl == klen && memcmp(k, key, plen) == 0) {
+			val = rocksdb_iter_value(it, &vl);
+			*data = malloc(vl > 0 ? vl : 1);
+			if (*data == NULL) {
+				rv = set_error(s, STORE_ENOMEM,
+					       "read snapshot: out of memory");
+			} else {
+				memcpy(*data, val, vl);
+				*data_len = vl;
+				*version = get_be64((const uint8_t *)k + plen);
+			}
+		}
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	view_close(i, &v);
+	if (err != NULL) {
+		free(*data);
+		*data = NULL;
+		*version = 0;
+		return rocks_error(s, err, "read snapshot");
+	}
+	return rv;
 }
 
 int store_sync(struct store *s)

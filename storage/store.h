@@ -42,7 +42,9 @@
 	  "stream appears twice in one transaction")                       \
 	X(STORE_EINVALID_EXPECTED, 13, "invalid expected version")         \
 	X(STORE_EENTRY_TOO_LARGE, 14, "entry too large")                   \
-	X(STORE_EINVAL, 15, "invalid argument")
+	X(STORE_EINVAL, 15, "invalid argument")                            \
+	X(STORE_EINVALID_OP, 16, "invalid state operation")                \
+	X(STORE_ESNAPSHOT_TOO_LARGE, 17, "snapshot too large")
 
 enum store_error {
 #define STORE_ERROR_ENUM(name, code, msg) name = code,
@@ -95,14 +97,43 @@ struct store_part {
 	const struct store_event *events; /* borrowed, n_events of them */
 };
 
+/* State operations: replicated state that is not events and takes no
+ * positions. A transaction may carry them beside its parts (or alone); they
+ * commit with the parts or not at all. */
+enum store_op_kind {
+	/* Consumer checkpoint .name := .value. */
+	STORE_OP_CHECKPOINT_SET = 1,
+	/* Consumer checkpoint .name := .value if it is .expected now (0:
+	 * the checkpoint does not exist); otherwise the transaction fails
+	 * with STORE_WRONG_EXPECTED_VERSION and the actual value. */
+	STORE_OP_CHECKPOINT_CAS = 2,
+	/* Aggregate snapshot of stream .name at version .value (1..the
+	 * stream's version after this transaction's own events): .data. A
+	 * version past the head fails the transaction like a CAS. */
+	STORE_OP_SNAPSHOT_PUT = 3,
+};
+
+struct store_op {
+	uint8_t kind;      /* enum store_op_kind */
+	const char *name;  /* borrowed: checkpoint name or stream name, by
+			    * the stream name rules */
+	uint32_t name_len; /* bytes in name */
+	uint64_t expected; /* CHECKPOINT_CAS; 0 otherwise */
+	uint64_t value;    /* checkpoint value or snapshot version */
+	const void *data;  /* SNAPSHOT_PUT: borrowed snapshot bytes */
+	uint32_t data_len; /* 0..STORE_SNAPSHOT_BYTES_MAX; 0 otherwise */
+};
+
 /* An append transaction: all parts commit or none does. */
 struct store_txn {
 	uint64_t commit_time_us;        /* assigned by the leader */
 	bool has_client;                /* client_id/client_seq are set */
 	uint8_t client_id[16];          /* the writer's id */
 	uint64_t client_seq;            /* strictly increasing per writer */
-	uint32_t n_parts;               /* at least 1 */
+	uint32_t n_parts;               /* at least 1 unless n_ops is */
 	const struct store_part *parts; /* borrowed, n_parts of them */
+	uint32_t n_ops;                 /* 0..STORE_TXN_OPS_MAX */
+	const struct store_op *ops;     /* borrowed, n_ops of them */
 };
 
 /* Checks @t against every limit and rule of the data model without encoding
@@ -124,8 +155,10 @@ struct store_txn_view {
 	struct store_txn txn;       /* the result; parts point into .parts */
 	struct store_part *parts;   /* owned */
 	struct store_event *events; /* owned */
+	struct store_op *ops;       /* owned */
 	uint32_t cap_parts;         /* allocated length of parts */
 	uint32_t cap_events;        /* allocated length of events */
+	uint32_t cap_ops;           /* allocated length of ops */
 };
 
 void store_txn_view_init(struct store_txn_view *v);
@@ -468,6 +501,19 @@ typedef bool (*store_category_visit_cb)(void *arg, const char *category,
 int store_list_categories(struct store *s, const char *after, size_t after_len,
 			  uint32_t limit, store_category_visit_cb cb, void *arg,
 			  bool *more);
+
+/* Reads consumer checkpoint @name: *found and its value. Returns 0,
+ * STORE_EINVALID_STREAM for an invalid name, or a storage error. */
+int store_checkpoint_get(struct store *s, const char *name, size_t len,
+			 uint64_t *value, bool *found);
+
+/* Reads the newest aggregate snapshot of @stream at or below @max_version
+ * (STORE_VERSION_HEAD: any): *version (0 when there is none) and its bytes
+ * in *data (malloc'ed, the caller frees; NULL when none), *data_len.
+ * Returns 0, STORE_EINVALID_STREAM, STORE_ENOMEM or a storage error. */
+int store_snapshot_get(struct store *s, const char *stream, size_t len,
+		       uint64_t max_version, uint64_t *version, void **data,
+		       size_t *data_len);
 
 /* Makes everything applied so far durable (WAL flush with fsync). */
 int store_sync(struct store *s);

@@ -28,6 +28,11 @@
 /* Optional client block: id and sequence. */
 #define STORE_TXN_CLIENT      24
 #define STORE_TXN_FLAG_CLIENT 0x01u
+/* State operations follow the parts: u32 count, then each op. */
+#define STORE_TXN_FLAG_OPS 0x02u
+/* An op without its name and data: kind, name length, expected, value,
+ * data length. */
+#define STORE_OP_FIXED 22
 /* Part header without the name: name length, expect kind, version, count. */
 #define STORE_PART_FIXED 14
 /* Event without type, data and metadata: id, type length, schema, event
@@ -128,9 +133,10 @@ void store_record_encode(uint8_t *buf, uint64_t position, uint64_t version,
 
 /* Kinds of overlay and head cache keys: the first byte, then the RocksDB
  * key of the same thing. A head's is the `versions` key itself. */
-#define VERSIONS_HEAD     'H' /* + stream: version, last position */
-#define OVERLAY_WRITER    'W' /* + client id: high-water mark */
-#define OVERLAY_COMMITTED 'C' /* + client id + seq: result index */
+#define VERSIONS_HEAD      'H' /* + stream: version, last position */
+#define OVERLAY_WRITER     'W' /* + client id: high-water mark */
+#define OVERLAY_COMMITTED  'C' /* + client id + seq: result index */
+#define OVERLAY_CHECKPOINT 'K' /* + checkpoint name: value */
 
 /* The entry overlay (overlay.c): byte keys to two u64 values. */
 struct overlay_slot {

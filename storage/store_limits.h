@@ -43,4 +43,15 @@
  * 64-bit integer in any client language. */
 #define STORE_VERSION_MAX ((uint64_t)INT64_MAX)
 
+/* State operations (consumer checkpoints, aggregate snapshots) in one
+ * transaction: a consumer saves one checkpoint at a time and an aggregate
+ * one snapshot, so a handful is plenty; 64 bounds the lookups one apply
+ * does for them. */
+#define STORE_TXN_OPS_MAX 64
+
+/* One aggregate snapshot's bytes. A snapshot replaces replaying a stream,
+ * so it is larger than one event may be; 8 MiB keeps it, with its framing,
+ * well inside one transaction. */
+#define STORE_SNAPSHOT_BYTES_MAX (8u << 20)
+
 #endif /* CAIRN_STORAGE_STORE_LIMITS_H */

@@ -177,6 +177,102 @@ static uint64_t event_encoded_size(const struct store_event *e)
 	       e->metadata_len;
 }
 
+static uint64_t op_encoded_size(const struct store_op *op)
+{
+	return STORE_OP_FIXED + (uint64_t)op->name_len + op->data_len;
+}
+
+/* Checks the state operations of @t, whose parts took @size bytes. */
+static int validate_ops(const struct store_txn *t, uint64_t size, char *errmsg)
+{
+	uint32_t i;
+	uint32_t k;
+
+	if (t->ops == NULL || t->n_ops > STORE_TXN_OPS_MAX) {
+		store_errorf(errmsg,
+			     "more than %d state operations in one "
+			     "transaction",
+			     STORE_TXN_OPS_MAX);
+		return STORE_EINVALID_OP;
+	}
+	size += 4;
+	for (i = 0; i < t->n_ops; i++) {
+		const struct store_op *op = &t->ops[i];
+
+		if (op->name == NULL ||
+		    !store_stream_name_valid(op->name, op->name_len)) {
+			store_errorf(errmsg,
+				     "operation %u: name must be 1..%d bytes "
+				     "of UTF-8 without control characters",
+				     i, STORE_STREAM_NAME_MAX);
+			return STORE_EINVALID_OP;
+		}
+		switch (op->kind) {
+		case STORE_OP_CHECKPOINT_SET:
+		case STORE_OP_CHECKPOINT_CAS:
+			if (op->data_len != 0 ||
+			    (op->kind == STORE_OP_CHECKPOINT_SET &&
+			     op->expected != 0)) {
+				store_errorf(errmsg,
+					     "operation %u: a checkpoint "
+					     "takes a value only",
+					     i);
+				return STORE_EINVALID_OP;
+			}
+			break;
+		case STORE_OP_SNAPSHOT_PUT:
+			if (op->value == 0 || op->value > STORE_VERSION_MAX ||
+			    op->expected != 0) {
+				store_errorf(errmsg,
+					     "operation %u: a snapshot needs a "
+					     "version 1..%lld",
+					     i, (long long)STORE_VERSION_MAX);
+				return STORE_EINVALID_OP;
+			}
+			if (op->data_len > STORE_SNAPSHOT_BYTES_MAX ||
+			    (op->data_len > 0 && op->data == NULL)) {
+				store_errorf(errmsg,
+					     "operation %u: snapshot of %u "
+					     "bytes over the limit of %u",
+					     i, op->data_len,
+					     STORE_SNAPSHOT_BYTES_MAX);
+				return STORE_ESNAPSHOT_TOO_LARGE;
+			}
+			break;
+		default:
+			store_errorf(errmsg, "operation %u: unknown kind %u", i,
+				     op->kind);
+			return STORE_EINVALID_OP;
+		}
+		/* One operation per checkpoint or stream snapshot: a CAS
+		 * after a set of the same name would be ambiguous. */
+		for (k = 0; k < i; k++) {
+			const struct store_op *o = &t->ops[k];
+
+			if ((o->kind == STORE_OP_SNAPSHOT_PUT) ==
+				    (op->kind == STORE_OP_SNAPSHOT_PUT) &&
+			    o->name_len == op->name_len &&
+			    memcmp(o->name, op->name, op->name_len) == 0) {
+				store_errorf(errmsg,
+					     "operations %u and %u name the "
+					     "same %s",
+					     k, i,
+					     op->kind == STORE_OP_SNAPSHOT_PUT
+						     ? "stream"
+						     : "checkpoint");
+				return STORE_EINVALID_OP;
+			}
+		}
+		size += op_encoded_size(op);
+		if (size > STORE_TXN_BYTES_MAX) {
+			store_errorf(errmsg, "transaction over %u bytes",
+				     STORE_TXN_BYTES_MAX);
+			return STORE_ETXN_TOO_LARGE;
+		}
+	}
+	return 0;
+}
+
 int store_txn_validate(const struct store_txn *t, char *errmsg)
 {
 	uint64_t size = STORE_TXN_HEADER;
@@ -186,7 +282,8 @@ int store_txn_validate(const struct store_txn *t, char *errmsg)
 
 	if (t->has_client)
 		size += STORE_TXN_CLIENT;
-	if (t->n_parts == 0 || t->parts == NULL) {
+	if ((t->n_parts > 0 && t->parts == NULL) ||
+	    (t->n_parts == 0 && t->n_ops == 0)) {
 		store_errorf(errmsg, "transaction has no parts");
 		return STORE_EEMPTY;
 	}
@@ -285,7 +382,13 @@ int store_txn_validate(const struct store_txn *t, char *errmsg)
 			}
 		}
 	}
-	return check_duplicate_stream(t, errmsg);
+	if (t->n_ops > 0) {
+		int rv = validate_ops(t, size, errmsg);
+
+		if (rv != 0)
+			return rv;
+	}
+	return t->n_parts > 0 ? check_duplicate_stream(t, errmsg) : 0;
 }
 
 size_t store_txn_encoded_size(const struct store_txn *t)
@@ -301,6 +404,11 @@ size_t store_txn_encoded_size(const struct store_txn *t)
 		for (k = 0; k < t->parts[i].n_events; k++)
 			size += (size_t)event_encoded_size(
 				&t->parts[i].events[k]);
+	}
+	if (t->n_ops > 0) {
+		size += 4;
+		for (i = 0; i < t->n_ops; i++)
+			size += (size_t)op_encoded_size(&t->ops[i]);
 	}
 	return size;
 }
@@ -319,7 +427,8 @@ size_t store_txn_encode(const struct store_txn *t, void *buf)
 	uint32_t k;
 
 	p[0] = STORE_TXN_FORMAT;
-	p[1] = t->has_client ? STORE_TXN_FLAG_CLIENT : 0;
+	p[1] = (uint8_t)((t->has_client ? STORE_TXN_FLAG_CLIENT : 0) |
+			 (t->n_ops > 0 ? STORE_TXN_FLAG_OPS : 0));
 	put_u16(p + 2, 0);
 	put_u32(p + 4, t->n_parts);
 	put_u64(p + 8, t->commit_time_us);
@@ -357,6 +466,24 @@ size_t store_txn_encode(const struct store_txn *t, void *buf)
 			p = put_bytes(p, e->metadata, e->metadata_len);
 		}
 	}
+	if (t->n_ops > 0) {
+		put_u32(p, t->n_ops);
+		p += 4;
+		for (i = 0; i < t->n_ops; i++) {
+			const struct store_op *op = &t->ops[i];
+
+			*p++ = op->kind;
+			*p++ = (uint8_t)op->name_len;
+			p = put_bytes(p, op->name, op->name_len);
+			put_u64(p, op->expected);
+			p += 8;
+			put_u64(p, op->value);
+			p += 8;
+			put_u32(p, op->data_len);
+			p += 4;
+			p = put_bytes(p, op->data, op->data_len);
+		}
+	}
 	return (size_t)(p - (uint8_t *)buf);
 }
 
@@ -369,6 +496,7 @@ void store_txn_view_close(struct store_txn_view *v)
 {
 	free(v->parts);
 	free(v->events);
+	free(v->ops);
 	memset(v, 0, sizeof *v);
 }
 
@@ -401,6 +529,57 @@ static bool take(struct reader *r, size_t n, const uint8_t **out)
 	return true;
 }
 
+/* Decodes the state operations that follow the parts into v->ops. */
+static int decode_ops(struct reader *r, struct store_txn_view *v, char *errmsg)
+{
+	struct store_txn *t = &v->txn;
+	const uint8_t *q;
+	uint32_t n;
+	uint32_t i;
+
+	if (!take(r, 4, &q))
+		goto truncated;
+	n = get_u32(q);
+	if (n == 0 || n > STORE_TXN_OPS_MAX ||
+	    (uint64_t)n * (STORE_OP_FIXED + 1) > (uint64_t)(r->end - r->p)) {
+		store_errorf(errmsg,
+			     "transaction claims %u operations in %zu "
+			     "bytes",
+			     n, (size_t)(r->end - r->p));
+		return STORE_EMALFORMED;
+	}
+	if (reserve((void **)&v->ops, &v->cap_ops, n, sizeof *v->ops) != 0) {
+		store_errorf(errmsg, "decode transaction: out of memory");
+		return STORE_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct store_op *op = &v->ops[i];
+
+		if (!take(r, 2, &q))
+			goto truncated;
+		op->kind = q[0];
+		op->name_len = q[1];
+		if (!take(r, op->name_len, &q))
+			goto truncated;
+		op->name = (const char *)q;
+		if (!take(r, 20, &q))
+			goto truncated;
+		op->expected = get_u64(q);
+		op->value = get_u64(q + 8);
+		op->data_len = get_u32(q + 16);
+		if (!take(r, op->data_len, &q))
+			goto truncated;
+		op->data = q;
+	}
+	t->n_ops = n;
+	t->ops = v->ops;
+	return 0;
+
+truncated:
+	store_errorf(errmsg, "transaction truncated in its operations");
+	return STORE_EMALFORMED;
+}
+
 int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 		     char *errmsg)
 {
@@ -408,6 +587,7 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 	struct store_txn *t = &v->txn;
 	const uint8_t *q;
 	uint32_t n_events = 0;
+	bool has_ops;
 	uint32_t i;
 	uint32_t k;
 	int rv;
@@ -425,11 +605,13 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 			     STORE_TXN_FORMAT);
 		return STORE_EMALFORMED;
 	}
-	if ((q[1] & ~STORE_TXN_FLAG_CLIENT) != 0 || get_u16(q + 2) != 0) {
+	if ((q[1] & ~(STORE_TXN_FLAG_CLIENT | STORE_TXN_FLAG_OPS)) != 0 ||
+	    get_u16(q + 2) != 0) {
 		store_errorf(errmsg, "transaction has unknown flags");
 		return STORE_EMALFORMED;
 	}
 	t->has_client = (q[1] & STORE_TXN_FLAG_CLIENT) != 0;
+	has_ops = (q[1] & STORE_TXN_FLAG_OPS) != 0;
 	t->n_parts = get_u32(q + 4);
 	t->commit_time_us = get_u64(q + 8);
 	if (t->has_client) {
@@ -438,7 +620,7 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 		memcpy(t->client_id, q, 16);
 		t->client_seq = get_u64(q + 16);
 	}
-	if (t->n_parts == 0) {
+	if (t->n_parts == 0 && !has_ops) {
 		store_errorf(errmsg, "transaction has no parts");
 		return STORE_EEMPTY;
 	}
@@ -452,8 +634,8 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 			     t->n_parts, (size_t)(r.end - r.p));
 		return STORE_EMALFORMED;
 	}
-	if (reserve((void **)&v->parts, &v->cap_parts, t->n_parts,
-		    sizeof *v->parts) != 0)
+	if (t->n_parts > 0 && reserve((void **)&v->parts, &v->cap_parts,
+				      t->n_parts, sizeof *v->parts) != 0)
 		goto nomem;
 
 	/* First pass: part headers and event counts, to size the event
@@ -512,13 +694,18 @@ int store_txn_decode(const void *buf, size_t len, struct store_txn_view *v,
 				goto truncated;
 		}
 	}
+	if (has_ops) {
+		rv = decode_ops(&r, v, errmsg);
+		if (rv != 0)
+			return rv;
+	}
 	if (r.p != r.end) {
 		store_errorf(errmsg, "%zu trailing bytes after the transaction",
 			     (size_t)(r.end - r.p));
 		return STORE_EMALFORMED;
 	}
-	if (reserve((void **)&v->events, &v->cap_events, n_events,
-		    sizeof *v->events) != 0)
+	if (n_events > 0 && reserve((void **)&v->events, &v->cap_events,
+				    n_events, sizeof *v->events) != 0)
 		goto nomem;
 
 	/* Second pass: every length was checked by the first. */

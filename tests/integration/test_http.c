@@ -782,6 +782,92 @@ static void listing_pages_categories_and_streams(void **state)
 	reply_free(&r);
 }
 
+static void checkpoints_and_snapshots(void **state)
+{
+	unsigned leader = leader_index();
+	unsigned follower = follower_index();
+	struct reply r;
+	json_int_t pos_before;
+	json_t *ev;
+
+	(void)state;
+	/* A checkpoint: CAS from absent, CAS with a stale value, set. */
+	request(leader, "PUT", "/checkpoints/billing", JSON_HDR,
+		"{\"value\":40,\"expected\":null}", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(int_of(r.json, "value"), 40);
+	reply_free(&r);
+	request(leader, "PUT", "/checkpoints/billing", JSON_HDR,
+		"{\"value\":50,\"expected\":39}", &r);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(err_code(&r), "wrong_expected_value");
+	assert_int_equal(
+		int_of(json_object_get(r.json, "error"), "actual_value"), 40);
+	reply_free(&r);
+	request(leader, "PUT", "/checkpoints/billing", JSON_HDR,
+		"{\"value\":50,\"expected\":40}", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request(leader, "GET", "/checkpoints/billing?consistency=leader", "",
+		NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(int_of(r.json, "value"), 50);
+	reply_free(&r);
+	expect_error(leader, "GET", "/checkpoints/nobody", "", NULL, 404,
+		     "not_found");
+	expect_error(follower, "PUT", "/checkpoints/billing", JSON_HDR,
+		     "{\"value\":1}", 307, "not_leader");
+
+	/* Snapshots take no positions; a read with the snapshot returns it
+	 * and only the events after it. */
+	append_events("cart-7", "ItemAdded", 3);
+	request(leader, "GET", "/all?limit=1", "", NULL, &r);
+	pos_before = int_of(r.json, "last_position");
+	reply_free(&r);
+	request(leader, "PUT", "/snapshots/cart-7", JSON_HDR,
+		"{\"version\":2,\"data\":{\"items\":2}}", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	expect_error(leader, "PUT", "/snapshots/cart-7", JSON_HDR,
+		     "{\"version\":9,\"data\":{}}", 409,
+		     "wrong_expected_version");
+	append_events("cart-7", "ItemAdded", 2);
+	request(leader, "GET", "/all?limit=1", "", NULL, &r);
+	assert_int_equal(int_of(r.json, "last_position"), pos_before + 2);
+	reply_free(&r);
+
+	request(leader, "GET", "/streams/cart-7?snapshot&consistency=leader",
+		"", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(int_of(json_object_get(r.json, "snapshot"), "version"),
+			 2);
+	assert_int_equal(
+		int_of(json_object_get(json_object_get(r.json, "snapshot"),
+				       "data"),
+		       "items"),
+		2);
+	assert_int_equal(json_array_size(json_object_get(r.json, "events")), 3);
+	ev = json_array_get(json_object_get(r.json, "events"), 0);
+	assert_int_equal(int_of(ev, "version"), 3);
+	reply_free(&r);
+
+	/* The newest snapshot wins. */
+	request(leader, "PUT", "/snapshots/cart-7", JSON_HDR,
+		"{\"version\":5,\"data\":{\"items\":5}}", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request(leader, "GET", "/streams/cart-7?snapshot&consistency=leader",
+		"", NULL, &r);
+	assert_int_equal(int_of(json_object_get(r.json, "snapshot"), "version"),
+			 5);
+	assert_int_equal(json_array_size(json_object_get(r.json, "events")), 0);
+	reply_free(&r);
+	request(leader, "GET", "/snapshots/cart-7", "", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(int_of(r.json, "version"), 5);
+	reply_free(&r);
+}
+
 static int setup(void **state)
 {
 	static const char *args[] = { "--read-wait-ms", "500", NULL };
@@ -811,6 +897,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(sse_resume_loses_and_repeats_nothing),
 		cmocka_unit_test(sync_replayed_twice_is_idempotent),
 		cmocka_unit_test(listing_pages_categories_and_streams),
+		cmocka_unit_test(checkpoints_and_snapshots),
 	};
 
 	if (argc > 1)
