@@ -45,8 +45,26 @@ static void check_view(const struct store_txn *t, const uint8_t *buf,
 	uint32_t i;
 	uint32_t k;
 
-	CHECK(t->n_parts >= 1, "decoded a transaction without parts");
-	CHECK(t->parts != NULL, "parts is NULL");
+	CHECK(t->n_parts >= 1 || t->n_ops >= 1,
+	      "decoded a transaction without parts or operations");
+	CHECK(t->n_parts == 0 || t->parts != NULL, "parts is NULL");
+	CHECK(t->n_ops <= STORE_TXN_OPS_MAX, "%u operations", t->n_ops);
+	for (i = 0; i < t->n_ops; i++) {
+		const struct store_op *op = &t->ops[i];
+
+		CHECK(op->kind >= STORE_OP_CHECKPOINT_SET &&
+			      op->kind <= STORE_OP_SNAPSHOT_PUT,
+		      "op %u: kind %u", i, op->kind);
+		CHECK(fuzz_inside(op->name, op->name_len, buf, len),
+		      "op %u: name outside the input", i);
+		CHECK(store_stream_name_valid(op->name, op->name_len),
+		      "op %u: invalid name decoded", i);
+		CHECK(op->data_len <= STORE_SNAPSHOT_BYTES_MAX,
+		      "op %u: %u data bytes", i, op->data_len);
+		CHECK(op->data_len == 0 ||
+			      fuzz_inside(op->data, op->data_len, buf, len),
+		      "op %u: data outside the input", i);
+	}
 	for (i = 0; i < t->n_parts; i++) {
 		const struct store_part *p = &t->parts[i];
 

@@ -783,6 +783,41 @@ static void gen_txn_corpus(void)
 		free(bad.buf);
 	}
 
+	{
+		/* State operations: beside events, alone, in an entry. */
+		static const char snap[] = "{\"items\":2}";
+		struct store_op ops[3] = {
+			{ STORE_OP_CHECKPOINT_SET, "billing", 7, 0, 41, NULL,
+			  0 },
+			{ STORE_OP_CHECKPOINT_CAS, "audit", 5, 3, 4, NULL, 0 },
+			{ STORE_OP_SNAPSHOT_PUT, "order-1", 7, 0, 1, snap,
+			  sizeof snap - 1 },
+		};
+		struct store_txn t_ops = t_full;
+		struct store_txn t_only = txn(NULL, 0, 1, 9);
+		struct blob b_ops;
+		struct blob b_only;
+		const size_t cuts[] = { 17, 40, 60 };
+
+		t_ops.n_ops = 3;
+		t_ops.ops = ops;
+		t_only.n_ops = 2;
+		t_only.ops = ops;
+		b_ops = encode_txn(&t_ops);
+		b_only = encode_txn(&t_only);
+		write_input("txn", "txn-ops", b_ops.buf, b_ops.len);
+		write_input("txn", "txn-ops-only", b_only.buf, b_only.len);
+		write_truncations("txn", "txn-ops-only", &b_only, cuts, 3);
+		all[0] = b_min;
+		all[1] = b_ops;
+		all[2] = b_only;
+		e = make_entry(all, 3);
+		write_input("txn", "entry-ops", e.buf, e.len);
+		free(e.buf);
+		free(b_ops.buf);
+		free(b_only.buf);
+	}
+
 	free(b_min.buf);
 	free(b_full.buf);
 	free(b_long.buf);
