@@ -70,6 +70,7 @@ enum route {
 	ROUTE_SUBSCRIBE,      /* GET /subscribe */
 	ROUTE_SYNC,           /* POST /sync */
 	ROUTE_WEB,            /* a web page or asset */
+	ROUTE_PREFLIGHT,      /* OPTIONS: a browser's CORS preflight */
 };
 
 /* What a request is waiting for, if anything. */
@@ -334,6 +335,25 @@ static enum MHD_Result queue(struct http_req *r)
 	if (r->route == ROUTE_BAD_METHOD && r->allow != NULL)
 		MHD_add_response_header(r->response, MHD_HTTP_HEADER_ALLOW,
 					r->allow);
+	/* The API is meant for pages of any origin (a web app writing to
+	 * the leader while it was loaded from another node): CORS allows
+	 * every origin; there are no credentials to protect. */
+	MHD_add_response_header(r->response, "Access-Control-Allow-Origin",
+				"*");
+	MHD_add_response_header(r->response, "Access-Control-Expose-Headers",
+				"Location");
+	if (r->route == ROUTE_PREFLIGHT) {
+		MHD_add_response_header(r->response,
+					"Access-Control-Allow-Methods",
+					"GET, HEAD, POST, PUT, OPTIONS");
+		MHD_add_response_header(r->response,
+					"Access-Control-Allow-Headers",
+					"Content-Type, Cairn-Expected-Version, "
+					"Cairn-Client-Id, "
+					"Cairn-Client-Seq, Last-Event-ID");
+		MHD_add_response_header(r->response, "Access-Control-Max-Age",
+					"600");
+	}
 	rv = MHD_queue_response(r->conn, r->status, r->response);
 	MHD_destroy_response(r->response);
 	r->response = NULL;
@@ -781,6 +801,19 @@ static json_t *append_error(const struct http_batch *bt,
 
 static void submit_batch(struct http_req *r);
 
+/* The HTTP status of an http_json error. */
+static unsigned json_status(int code)
+{
+	switch (code) {
+	case HTTP_JSON_TOO_LARGE:
+		return 413;
+	case HTTP_JSON_NOMEM:
+		return 503;
+	default:
+		return 400;
+	}
+}
+
 /* A batch finished (at once or from the callback) with @status. Sets the
  * response, or moves /sync on to its next batch. Returns true when the
  * request is answered. */
@@ -918,8 +951,7 @@ static void serve_append(struct http_req *r)
 	rv = http_parse_append(r->body, r->body_len, r->path, r->path_len,
 			       &r->parsed, err, sizeof err);
 	if (rv != 0) {
-		set_error(r, rv == HTTP_JSON_TOO_LARGE ? 413 : 400,
-			  http_json_code(rv), "%s", err);
+		set_error(r, json_status(rv), http_json_code(rv), "%s", err);
 		return;
 	}
 	r->parsed.parts[0].expect = expect;
@@ -951,8 +983,7 @@ static void serve_sync(struct http_req *r)
 	}
 	rv = http_parse_sync(r->body, r->body_len, &r->parsed, err, sizeof err);
 	if (rv != 0) {
-		set_error(r, rv == HTTP_JSON_TOO_LARGE ? 413 : 400,
-			  http_json_code(rv), "%s", err);
+		set_error(r, json_status(rv), http_json_code(rv), "%s", err);
 		return;
 	}
 	r->sync_results = json_array();
@@ -1774,6 +1805,11 @@ static void route(struct http_req *r, const char *url, const char *method)
 	static const char streams[] = "/streams/";
 	size_t i;
 
+	if (method_is(method, "OPTIONS")) {
+		r->route = ROUTE_PREFLIGHT;
+		return;
+	}
+
 	for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
 		if (strcmp(url, fixed[i].path) != 0)
 			continue;
@@ -1923,6 +1959,9 @@ static void serve(struct http_req *r, const char *url, const char *method)
 		return;
 	case ROUTE_WEB:
 		serve_web(r, url);
+		return;
+	case ROUTE_PREFLIGHT:
+		set_response(r, 204, NULL, 0, "text/plain");
 		return;
 	}
 }

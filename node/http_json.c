@@ -32,6 +32,8 @@ struct alloc_head {
 static size_t tree_bytes;  /* live bytes allocated while budgeted */
 static bool budget_on;     /* a body is being parsed */
 static bool budget_broken; /* the parse asked for more than allowed */
+static bool alloc_failed;  /* an allocation failed since last cleared:
+			    * jansson does not always say so itself */
 
 static void *json_alloc(size_t size)
 {
@@ -40,12 +42,19 @@ static void *json_alloc(size_t size)
 	if (budget_on) {
 		if (size > HTTP_JSON_TREE_BYTES_MAX - tree_bytes) {
 			budget_broken = true;
+			alloc_failed = true;
 			return NULL;
 		}
 	}
-	h = malloc(sizeof *h + size);
-	if (h == NULL)
+	if (size > SIZE_MAX - sizeof *h) {
+		alloc_failed = true;
 		return NULL;
+	}
+	h = malloc(sizeof *h + size);
+	if (h == NULL) {
+		alloc_failed = true;
+		return NULL;
+	}
 	h->size = budget_on ? size : 0;
 	tree_bytes += h->size;
 	return h + 1;
@@ -89,6 +98,7 @@ static json_t *load_budgeted(const char *body, size_t len, int *code, char *err,
 
 	budget_on = true;
 	budget_broken = false;
+	alloc_failed = false;
 	root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
 			  &je);
 	budget_on = false;
@@ -99,6 +109,9 @@ static json_t *load_budgeted(const char *body, size_t len, int *code, char *err,
 		snprintf(err, err_len,
 			 "the body's JSON needs more than %u MiB to parse",
 			 HTTP_JSON_TREE_BYTES_MAX >> 20);
+	} else if (alloc_failed) {
+		*code = HTTP_JSON_NOMEM;
+		snprintf(err, err_len, "out of memory parsing the body");
 	} else {
 		*code = HTTP_JSON_MALFORMED;
 		snprintf(err, err_len, "line %d column %d: %s", je.line,
@@ -122,6 +135,9 @@ struct walk {
 	char *err;           /* borrowed: the caller's message buffer */
 	size_t err_len;
 };
+
+static int fail(struct walk *w, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int fail(struct walk *w, int code, const char *fmt, ...)
 {
@@ -609,9 +625,21 @@ static int set_payload(json_t *obj, const char *key, const char *key_b64,
 
 	if (len == 0)
 		return 0;
-	v = json_loadb(data, len, JSON_DECODE_ANY, NULL);
+	/* Embedded only when it reads back as the same JSON: duplicate keys
+	 * would be merged, so such data goes out as base64, byte for byte.
+	 * The tree budget applies as for bodies: data written through the
+	 * binary protocol as a megabyte of tiny values goes out as base64
+	 * rather than as a huge tree. */
+	alloc_failed = false;
+	budget_on = true;
+	budget_broken = false;
+	v = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+		       NULL);
+	budget_on = false;
 	if (v != NULL)
 		return json_object_set_new(obj, key, v);
+	if (alloc_failed && !budget_broken)
+		return -1; /* not "not JSON": no memory to tell */
 	v = base64_string(data, len);
 	if (v == NULL)
 		return -1;

@@ -468,6 +468,19 @@ static void every_error_is_json_with_its_status(void **state)
 	expect_error(leader, "GET", "/subscribe?stream=a&all", "", NULL, 400,
 		     "invalid_request");
 	expect_error(leader, "GET", "/nowhere", "", NULL, 404, "not_found");
+
+	/* CORS: a preflight from any origin is answered, and every reply
+	 * allows any origin. */
+	request(leader, "OPTIONS", "/sync",
+		"Origin: http://elsewhere\r\nAccess-Control-Request-Method: "
+		"POST\r\n",
+		NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_non_null(strstr(r.headers, "Access-Control-Allow-Origin: *"));
+	assert_non_null(strstr(r.headers,
+			       "Access-Control-Allow-Headers: "
+			       "Content-Type, Cairn-Expected-"));
+	reply_free(&r);
 	expect_error(leader, "DELETE", "/streams/e-1", "", NULL, 405,
 		     "method_not_allowed");
 	expect_error(leader, "GET", "/sync", "", NULL, 405,
