@@ -251,6 +251,104 @@ CAIRN_API int cairn_head(cairn_client *c, const char *stream,
 			 uint64_t *version, uint64_t *last_position,
 			 struct cairn_error *err);
 
+/* ---- subscriptions ---- */
+
+/* What a subscription follows. */
+enum cairn_sub_kind {
+	CAIRN_SUB_ALL = 0,      /* the global log */
+	CAIRN_SUB_STREAM = 1,   /* one stream */
+	CAIRN_SUB_CATEGORY = 2, /* every stream of a category ("order" holds
+				 * "order-1", ...) */
+};
+
+struct cairn_subscribe_options {
+	int kind;           /* enum cairn_sub_kind */
+	const char *target; /* the stream or category; NULL for ALL */
+	const char *type;   /* only events of this type; NULL: every type */
+	bool from_now;      /* start after what the node has applied now */
+	uint64_t from;      /* otherwise the first position (ALL, CATEGORY) or
+			     * stream version (STREAM) to deliver; 0 and 1:
+			     * from the start. To resume, pass the `next` of
+			     * the last event or update you handled. */
+	uint32_t window;    /* events the node may push ahead of the
+			     * application; 0: 1,024; at most 65,536 */
+};
+
+typedef struct cairn_subscription cairn_subscription;
+
+/* What an update (callback) or an item (iterator) says. */
+enum cairn_sub_what {
+	CAIRN_SUB_EVENTS = 1, /* events, in position order */
+	CAIRN_SUB_LIVE = 2,   /* caught up: every event applied on the node
+			       * when it was sent came before; once per
+			       * subscription */
+	CAIRN_SUB_END = 3,    /* callback only: the subscription ended for
+			       * good (status, err); no update follows */
+};
+
+struct cairn_sub_update {
+	int what;                         /* enum cairn_sub_what */
+	const struct cairn_event *events; /* EVENTS: valid during the call */
+	size_t n;                         /* EVENTS: how many */
+	uint64_t next;                    /* where the subscription continues: a
+					   * position, or a version for STREAM */
+	uint64_t last_position;        /* LIVE: the node's applied position */
+	int status;                    /* END: a CAIRN_E* code */
+	const struct cairn_error *err; /* END: why */
+};
+
+/* Runs on the client's I/O thread: must not block, may call the
+ * asynchronous functions and cairn_subscription_close of its own
+ * subscription. */
+typedef void (*cairn_subscription_cb)(void *arg,
+				      const struct cairn_sub_update *u);
+
+/* Subscribes: the matching events already applied (catch-up), then one
+ * LIVE, then every new event as the node applies it, exactly once and in
+ * order. Any node serves it, followers included. When its node dies or the
+ * connection drops, the subscription resumes on another node from the
+ * event after the last one delivered (never a duplicate, never a gap);
+ * credit is granted as the application consumes.
+ *
+ * With @cb, updates go to @cb (borrowing @arg); with @cb NULL, take them
+ * with cairn_subscription_next. @o is borrowed. Returns 0 with *out set (it
+ * connects in the background; the client's deadline bounds how long the
+ * first node may take to accept it, after which the subscription ends
+ * with CAIRN_ECONNECT or CAIRN_ETIMEOUT); CAIRN_EARG for bad options. A
+ * node's refusal (CAIRN_EINVALID: a bad stream name or type; CAIRN_ETOO_LARGE:
+ * too many subscriptions on one connection) ends it: END in callback mode,
+ * the error from cairn_subscription_next otherwise. Close every
+ * subscription with cairn_subscription_close, before cairn_close (which
+ * frees those left open: their handles are invalid afterwards). */
+CAIRN_API int cairn_subscribe(cairn_client *c,
+			      const struct cairn_subscribe_options *o,
+			      cairn_subscription_cb cb, void *arg,
+			      cairn_subscription **out,
+			      struct cairn_error *err);
+
+struct cairn_sub_item {
+	int what;                 /* CAIRN_SUB_EVENTS (one event) or
+				   * CAIRN_SUB_LIVE */
+	struct cairn_event event; /* EVENTS: valid until the next call on
+				   * this subscription or its close */
+	uint64_t next;            /* where to resume after this item */
+	uint64_t last_position;   /* LIVE: the node's applied position */
+};
+
+/* Iterator mode: waits up to @timeout_ms for the next item. Returns 0,
+ * CAIRN_ETIMEOUT when nothing came in time (call again), or the error
+ * that ended the subscription. From one thread at a time, not from a
+ * callback. */
+CAIRN_API int cairn_subscription_next(cairn_subscription *s,
+				      unsigned timeout_ms,
+				      struct cairn_sub_item *item,
+				      struct cairn_error *err);
+
+/* Unsubscribes and frees @s: no callback runs once it has returned (from
+ * inside the subscription's own callback it takes effect when the callback
+ * returns). */
+CAIRN_API void cairn_subscription_close(cairn_subscription *s);
+
 /* ---- cluster ---- */
 
 struct cairn_member {

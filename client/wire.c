@@ -16,18 +16,20 @@
 
 /* Smallest encodings, used to bound counts before anything is walked or
  * allocated: a str16 or blob32 can be empty, nothing else shrinks. */
-#define STR16_MAX          UINT16_MAX
-#define CONSISTENCY_BYTES  (1 + 8)
-#define APPEND_FIXED_BYTES (1 + 16 + 8 + 4)
-#define PART_MIN_BYTES     (2 + 1 + 8 + 4)
-#define EVENT_IN_MIN_BYTES (16 + 2 + 2 + 8 + 4 + 4)
-#define PART_RESULT_BYTES  (4 * 8)
-#define EVENTS_FIXED_BYTES (8 + 1 + 4)
-#define EVENT_MIN_BYTES    (8 + 8 + 2 + 16 + 2 + 2 + 8 + 8 + 1 + 16 + 8 + 4 + 4)
-#define STATUS_FIXED_BYTES (8 + 1 + 8 + 8 + 8 + 8 + 8 + 2 + 4)
-#define MEMBER_MIN_BYTES   (8 + 1 + 2 + 2 + 2)
-#define ERROR_FIXED_BYTES  (4 + 4 + 8 + 2 + 2)
-#define BUF_FIRST_CAP      256
+#define STR16_MAX             UINT16_MAX
+#define CONSISTENCY_BYTES     (1 + 8)
+#define APPEND_FIXED_BYTES    (1 + 16 + 8 + 4)
+#define PART_MIN_BYTES        (2 + 1 + 8 + 4)
+#define EVENT_IN_MIN_BYTES    (16 + 2 + 2 + 8 + 4 + 4)
+#define PART_RESULT_BYTES     (4 * 8)
+#define EVENTS_FIXED_BYTES    (8 + 1 + 4)
+#define EVENT_MIN_BYTES       (8 + 8 + 2 + 16 + 2 + 2 + 8 + 8 + 1 + 16 + 8 + 4 + 4)
+#define STATUS_FIXED_BYTES    (8 + 1 + 8 + 8 + 8 + 8 + 8 + 2 + 4)
+#define MEMBER_MIN_BYTES      (8 + 1 + 2 + 2 + 2)
+#define ERROR_FIXED_BYTES     (4 + 4 + 8 + 2 + 2)
+#define SUBSCRIBE_FIXED_BYTES (1 + 1 + 8 + 2 + 2 + 4)
+#define SUB_END_FIXED_BYTES   (4 + 8 + 2)
+#define BUF_FIRST_CAP         256
 
 const char *wire_strerror(int code)
 {
@@ -67,6 +69,12 @@ const char *wire_type_name(unsigned type)
 		return "HEAD";
 	case WIRE_STATUS:
 		return "STATUS";
+	case WIRE_SUBSCRIBE:
+		return "SUBSCRIBE";
+	case WIRE_CREDIT:
+		return "CREDIT";
+	case WIRE_UNSUBSCRIBE:
+		return "UNSUBSCRIBE";
 	case WIRE_APPEND_OK:
 		return "APPEND_OK";
 	case WIRE_EVENTS:
@@ -75,6 +83,12 @@ const char *wire_type_name(unsigned type)
 		return "HEAD_OK";
 	case WIRE_STATUS_OK:
 		return "STATUS_OK";
+	case WIRE_SUB_EVENTS:
+		return "SUB_EVENTS";
+	case WIRE_SUB_LIVE:
+		return "SUB_LIVE";
+	case WIRE_SUB_END:
+		return "SUB_END";
 	case WIRE_ERROR:
 		return "ERROR";
 	default:
@@ -90,6 +104,9 @@ bool wire_type_is_request(unsigned type)
 	case WIRE_READ_ALL:
 	case WIRE_HEAD:
 	case WIRE_STATUS:
+	case WIRE_SUBSCRIBE:
+	case WIRE_CREDIT:
+	case WIRE_UNSUBSCRIBE:
 		return true;
 	default:
 		return false;
@@ -806,13 +823,14 @@ int wire_decode_read_all(const void *body, size_t len, struct wire_read_all *r)
  * EVENTS
  * ------------------------------------------------------------------------ */
 
-int wire_events_begin(struct wire_buf *b, uint64_t request_id,
-		      struct wire_events_writer *w)
+/* Begins an EVENTS or SUB_EVENTS frame (the same body). */
+static int events_begin(struct wire_buf *b, uint16_t type, uint64_t request_id,
+			struct wire_events_writer *w)
 {
 	struct enc e;
 	int rv;
 
-	rv = frame_begin(b, WIRE_EVENTS, request_id, EVENTS_FIXED_BYTES, &e);
+	rv = frame_begin(b, type, request_id, EVENTS_FIXED_BYTES, &e);
 	if (rv != 0)
 		return rv;
 	/* next, end and count are patched by wire_events_end(). */
@@ -824,6 +842,18 @@ int wire_events_begin(struct wire_buf *b, uint64_t request_id,
 	w->event_bytes = 0;
 	frame_finish(b, &e);
 	return 0;
+}
+
+int wire_events_begin(struct wire_buf *b, uint64_t request_id,
+		      struct wire_events_writer *w)
+{
+	return events_begin(b, WIRE_EVENTS, request_id, w);
+}
+
+int wire_sub_events_begin(struct wire_buf *b, uint64_t request_id,
+			  struct wire_events_writer *w)
+{
+	return events_begin(b, WIRE_SUB_EVENTS, request_id, w);
 }
 
 int wire_events_add(struct wire_buf *b, struct wire_events_writer *w,
@@ -877,7 +907,8 @@ void wire_events_end(struct wire_buf *b, struct wire_events_writer *w,
 	frame = b->p + w->frame_off;
 	body = b->len - w->frame_off - WIRE_HEADER_BYTES;
 	assert(body <= WIRE_BODY_BYTES_MAX);
-	assert(get_u16(frame + 4) == WIRE_EVENTS);
+	assert(get_u16(frame + 4) == WIRE_EVENTS ||
+	       get_u16(frame + 4) == WIRE_SUB_EVENTS);
 	put_u32(frame, (uint32_t)body);
 	put_u64(frame + WIRE_HEADER_BYTES, next);
 	frame[WIRE_HEADER_BYTES + 8] = end ? 1 : 0;
@@ -1158,5 +1189,174 @@ int wire_decode_error(const void *body, size_t len, struct wire_err *err)
 	     dec_u32(&d, &err->part) && dec_u64(&d, &err->actual_version) &&
 	     dec_str16(&d, &err->leader, WIRE_STRING_MAX) &&
 	     dec_str16(&d, &err->message, WIRE_STRING_MAX);
+	return dec_done(&d, ok);
+}
+
+/* ------------------------------------------------------------------------
+ * Subscriptions: SUBSCRIBE, CREDIT, UNSUBSCRIBE, SUB_LIVE, SUB_END
+ * (SUB_EVENTS shares the EVENTS codec above).
+ * ------------------------------------------------------------------------ */
+
+int wire_encode_subscribe(struct wire_buf *b, uint64_t request_id,
+			  const struct wire_subscribe *s)
+{
+	struct enc e;
+	int rv;
+
+	if (s->kind > WIRE_SUB_CATEGORY || s->from_kind > WIRE_SUB_FROM_NOW)
+		return WIRE_ENCODE_INVALID;
+	if (s->target.len > STR16_MAX || s->type.len > STR16_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(
+		b, WIRE_SUBSCRIBE, request_id,
+		SUBSCRIBE_FIXED_BYTES + (uint64_t)s->target.len + s->type.len,
+		&e);
+	if (rv != 0)
+		return rv;
+	enc_u8(&e, s->kind);
+	enc_u8(&e, s->from_kind);
+	enc_u64(&e, s->from);
+	enc_str16(&e, s->target);
+	enc_str16(&e, s->type);
+	enc_u32(&e, s->credit);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_subscribe(const void *body, size_t len,
+			  struct wire_subscribe *s)
+{
+	struct dec d;
+	bool ok;
+
+	memset(s, 0, sizeof *s);
+	dec_init(&d, body, len);
+	ok = dec_u8(&d, &s->kind) && s->kind <= WIRE_SUB_CATEGORY &&
+	     dec_u8(&d, &s->from_kind) && s->from_kind <= WIRE_SUB_FROM_NOW &&
+	     dec_u64(&d, &s->from) && dec_str16(&d, &s->target, STR16_MAX) &&
+	     dec_str16(&d, &s->type, STR16_MAX) && dec_u32(&d, &s->credit);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_credit(struct wire_buf *b, uint64_t request_id, uint32_t events)
+{
+	struct enc e;
+	int rv;
+
+	if (events == 0)
+		return WIRE_ENCODE_INVALID;
+	rv = frame_begin(b, WIRE_CREDIT, request_id, 4, &e);
+	if (rv != 0)
+		return rv;
+	enc_u32(&e, events);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_credit(const void *body, size_t len, uint32_t *events)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u32(&d, events) && *events >= 1;
+	return dec_done(&d, ok);
+}
+
+int wire_encode_unsubscribe(struct wire_buf *b, uint64_t request_id)
+{
+	struct enc e;
+	int rv;
+
+	rv = frame_begin(b, WIRE_UNSUBSCRIBE, request_id, 0, &e);
+	if (rv != 0)
+		return rv;
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_unsubscribe(const void *body, size_t len)
+{
+	(void)body;
+	return len == 0 ? WIRE_OK : WIRE_DECODE_MALFORMED;
+}
+
+int wire_encode_sub_live(struct wire_buf *b, uint64_t request_id, uint64_t next,
+			 uint64_t last_position)
+{
+	struct enc e;
+	int rv;
+
+	rv = frame_begin(b, WIRE_SUB_LIVE, request_id, 16, &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, next);
+	enc_u64(&e, last_position);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_sub_live(const void *body, size_t len, uint64_t *next,
+			 uint64_t *last_position)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, next) && dec_u64(&d, last_position);
+	return dec_done(&d, ok);
+}
+
+static bool sub_end_reason_known(uint32_t reason)
+{
+	return reason >= WIRE_SUB_END_UNSUBSCRIBED &&
+	       reason <= WIRE_SUB_END_INTERNAL;
+}
+
+const char *wire_sub_end_reason_name(uint32_t reason)
+{
+	switch (reason) {
+	case WIRE_SUB_END_UNSUBSCRIBED:
+		return "unsubscribed";
+	case WIRE_SUB_END_SLOW:
+		return "slow consumer";
+	case WIRE_SUB_END_SHUTDOWN:
+		return "node shutting down";
+	case WIRE_SUB_END_INTERNAL:
+		return "internal error";
+	default:
+		return "unknown reason";
+	}
+}
+
+int wire_encode_sub_end(struct wire_buf *b, uint64_t request_id,
+			const struct wire_sub_end *s)
+{
+	struct wire_bytes message = truncate_text(s->message);
+	struct enc e;
+	int rv;
+
+	if (!sub_end_reason_known(s->reason))
+		return WIRE_ENCODE_INVALID;
+	rv = frame_begin(b, WIRE_SUB_END, request_id,
+			 SUB_END_FIXED_BYTES + (uint64_t)message.len, &e);
+	if (rv != 0)
+		return rv;
+	enc_u32(&e, s->reason);
+	enc_u64(&e, s->next);
+	enc_str16(&e, message);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_sub_end(const void *body, size_t len, struct wire_sub_end *s)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u32(&d, &s->reason) && sub_end_reason_known(s->reason) &&
+	     dec_u64(&d, &s->next) &&
+	     dec_str16(&d, &s->message, WIRE_STRING_MAX);
 	return dec_done(&d, ok);
 }

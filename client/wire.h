@@ -49,11 +49,17 @@ enum wire_type {
 	WIRE_READ_ALL = 0x03,
 	WIRE_HEAD = 0x04,
 	WIRE_STATUS = 0x05,
+	WIRE_SUBSCRIBE = 0x10,   /* starts a subscription */
+	WIRE_CREDIT = 0x11,      /* grants a subscription more events */
+	WIRE_UNSUBSCRIBE = 0x12, /* ends a subscription */
 
 	WIRE_APPEND_OK = 0x81,
 	WIRE_EVENTS = 0x82, /* the reply to READ_STREAM and READ_ALL */
 	WIRE_HEAD_OK = 0x84,
 	WIRE_STATUS_OK = 0x85,
+	WIRE_SUB_EVENTS = 0x90, /* pushed: a subscription's events */
+	WIRE_SUB_LIVE = 0x91,   /* pushed: the subscription caught up */
+	WIRE_SUB_END = 0x92,    /* pushed: the subscription ended */
 	WIRE_ERROR = 0xff,
 };
 
@@ -115,8 +121,8 @@ enum {
 const char *wire_type_name(unsigned type);
 
 /* True for the types a client may send (APPEND, READ_STREAM, READ_ALL,
- * HEAD, STATUS). A server answers any other type, replies included, with
- * WIRE_EUNKNOWN_TYPE. */
+ * HEAD, STATUS, SUBSCRIBE, CREDIT, UNSUBSCRIBE). A server answers any other
+ * type, replies included, with WIRE_EUNKNOWN_TYPE. */
 bool wire_type_is_request(unsigned type);
 
 /* A borrowed byte string. */
@@ -304,6 +310,11 @@ struct wire_events_writer {
 
 int wire_events_begin(struct wire_buf *b, uint64_t request_id,
 		      struct wire_events_writer *w);
+/* The same for a SUB_EVENTS push (the body is EVENTS'): @request_id is the
+ * SUBSCRIBE's. wire_events_add and wire_events_end complete it, and
+ * wire_events_open reads it. */
+int wire_sub_events_begin(struct wire_buf *b, uint64_t request_id,
+			  struct wire_events_writer *w);
 int wire_events_add(struct wire_buf *b, struct wire_events_writer *w,
 		    const struct wire_event *e);
 void wire_events_end(struct wire_buf *b, struct wire_events_writer *w,
@@ -399,5 +410,83 @@ struct wire_err {
 int wire_encode_error(struct wire_buf *b, uint64_t request_id,
 		      const struct wire_err *e);
 int wire_decode_error(const void *body, size_t len, struct wire_err *e);
+
+/* ---- subscriptions ----
+ *
+ * A SUBSCRIBE's request id names the subscription for its whole life: the
+ * node pushes SUB_EVENTS, one SUB_LIVE and finally SUB_END with it, and the
+ * client sends CREDIT and UNSUBSCRIBE with it. A refused SUBSCRIBE gets an
+ * ERROR instead, and nothing else. CREDIT gets no reply; UNSUBSCRIBE is
+ * answered by the SUB_END (reason UNSUBSCRIBED) of a live subscription and
+ * by nothing when the subscription had already ended. */
+
+/* What a subscription follows. */
+enum wire_sub_kind {
+	WIRE_SUB_ALL = 0,      /* the global log (target empty) */
+	WIRE_SUB_STREAM = 1,   /* one stream (target: its name) */
+	WIRE_SUB_CATEGORY = 2, /* the streams of a category (target) */
+};
+
+/* Where it starts. */
+enum wire_sub_from {
+	WIRE_SUB_FROM_POSITION = 0, /* from `from`: the first position (ALL,
+				     * CATEGORY) or stream version (STREAM)
+				     * to deliver; 0 and 1 mean the start */
+	WIRE_SUB_FROM_NOW = 1,      /* after what is applied now (from 0) */
+};
+
+struct wire_subscribe {
+	uint8_t kind;             /* enum wire_sub_kind */
+	uint8_t from_kind;        /* enum wire_sub_from */
+	uint64_t from;            /* see enum wire_sub_from */
+	struct wire_bytes target; /* stream or category; empty for ALL */
+	struct wire_bytes type;   /* only events of this type; empty: all */
+	uint32_t credit;          /* events the node may push before the
+				   * first CREDIT */
+};
+
+int wire_encode_subscribe(struct wire_buf *b, uint64_t request_id,
+			  const struct wire_subscribe *s);
+int wire_decode_subscribe(const void *body, size_t len,
+			  struct wire_subscribe *s);
+
+/* CREDIT: @events (at least 1) more events the node may push. */
+int wire_encode_credit(struct wire_buf *b, uint64_t request_id,
+		       uint32_t events);
+int wire_decode_credit(const void *body, size_t len, uint32_t *events);
+
+/* UNSUBSCRIBE has an empty body. */
+int wire_encode_unsubscribe(struct wire_buf *b, uint64_t request_id);
+int wire_decode_unsubscribe(const void *body, size_t len);
+
+/* SUB_LIVE: every matching event before @next was pushed, and @next was
+ * past the node's applied state (@last_position) when it was sent. */
+int wire_encode_sub_live(struct wire_buf *b, uint64_t request_id, uint64_t next,
+			 uint64_t last_position);
+int wire_decode_sub_live(const void *body, size_t len, uint64_t *next,
+			 uint64_t *last_position);
+
+/* Why a subscription ended. */
+enum wire_sub_end_reason {
+	WIRE_SUB_END_UNSUBSCRIBED = 1, /* the client sent UNSUBSCRIBE */
+	WIRE_SUB_END_SLOW = 2,         /* the client did not take its
+					* pushes: over the node's bound */
+	WIRE_SUB_END_SHUTDOWN = 3,     /* the node is stopping */
+	WIRE_SUB_END_INTERNAL = 4,     /* a storage error on the node */
+};
+
+struct wire_sub_end {
+	uint32_t reason;           /* enum wire_sub_end_reason */
+	uint64_t next;             /* where to resume (as SUB_LIVE's) */
+	struct wire_bytes message; /* human text, <= WIRE_STRING_MAX */
+};
+
+/* A text for a reason ("slow consumer"), "unknown reason" otherwise. */
+const char *wire_sub_end_reason_name(uint32_t reason);
+
+/* Truncates a message over WIRE_STRING_MAX like wire_encode_error. */
+int wire_encode_sub_end(struct wire_buf *b, uint64_t request_id,
+			const struct wire_sub_end *s);
+int wire_decode_sub_end(const void *body, size_t len, struct wire_sub_end *s);
 
 #endif /* CAIRN_CLIENT_WIRE_H */

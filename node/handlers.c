@@ -1,7 +1,9 @@
 /* node/handlers.c: what cairnd does with each request of the binary
  * protocol (docs/protocol.md): APPEND goes to consensus; READ_STREAM,
  * READ_ALL and HEAD read the local store at the consistency the request
- * asks for; STATUS reports consensus_status. server.c calls
+ * asks for; STATUS reports consensus_status; SUBSCRIBE, CREDIT and
+ * UNSUBSCRIBE go to subs.c, which also hears of every applied position
+ * after the parked reads. server.c calls
  * handlers_dispatch() for every whole frame; main.c wires consensus's
  * on_applied to handlers_applied().
  *
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "node.h"
 
 enum req_state {
@@ -70,6 +73,7 @@ struct node_req {
 	struct store_event *events;            /* owned, all parts' events */
 	struct store_part_result *results;     /* owned, wa.n_parts */
 	struct wire_part_result *wire_results; /* owned, wa.n_parts */
+	uint64_t start_ns; /* uv_hrtime() when submitted, for the metrics */
 };
 
 /* ------------------------------------------------------------------------
@@ -180,29 +184,34 @@ struct page {
 	int err;                     /* first encoder error */
 };
 
+void node_wire_event(struct wire_event *e, const struct store_record *r)
+{
+	e->position = r->position;
+	e->version = r->version;
+	e->stream.p = (const uint8_t *)r->stream;
+	e->stream.len = r->stream_len;
+	memcpy(e->id, r->id, sizeof e->id);
+	e->type.p = (const uint8_t *)r->type;
+	e->type.len = r->type_len;
+	e->schema_version = r->schema_version;
+	e->event_time_us = r->event_time_us;
+	e->commit_time_us = r->commit_time_us;
+	e->has_client = r->has_client;
+	memcpy(e->client_id, r->client_id, sizeof e->client_id);
+	e->client_seq = r->client_seq;
+	e->data.p = r->data;
+	e->data.len = r->data_len;
+	e->metadata.p = r->metadata;
+	e->metadata.len = r->metadata_len;
+}
+
 static bool page_visit(void *arg, const struct store_record *r)
 {
 	struct page *pg = arg;
 	struct wire_event e;
 	int rv;
 
-	e.position = r->position;
-	e.version = r->version;
-	e.stream.p = (const uint8_t *)r->stream;
-	e.stream.len = r->stream_len;
-	memcpy(e.id, r->id, sizeof e.id);
-	e.type.p = (const uint8_t *)r->type;
-	e.type.len = r->type_len;
-	e.schema_version = r->schema_version;
-	e.event_time_us = r->event_time_us;
-	e.commit_time_us = r->commit_time_us;
-	e.has_client = r->has_client;
-	memcpy(e.client_id, r->client_id, sizeof e.client_id);
-	e.client_seq = r->client_seq;
-	e.data.p = r->data;
-	e.data.len = r->data_len;
-	e.metadata.p = r->metadata;
-	e.metadata.len = r->metadata_len;
+	node_wire_event(&e, r);
 	rv = wire_events_add(pg->b, &pg->w, &e);
 	if (rv != 0) {
 		pg->err = rv;
@@ -493,6 +502,7 @@ void handlers_applied(struct node *n, uint64_t last_position)
 		serve_read(r->conn, r->request_id, &r->args);
 		req_free(r);
 	}
+	subs_applied(n, last_position);
 }
 
 /* ---- linearizable reads ---- */
@@ -634,6 +644,24 @@ static uint32_t validation_code(int store_rv)
 	}
 }
 
+/* Counts an append's outcome in the node's metrics. */
+static void count_append(const struct node_req *r, int status)
+{
+	static const enum metrics_outcome by_outcome[] = {
+		[STORE_COMMITTED] = METRICS_COMMITTED,
+		[STORE_DUPLICATE] = METRICS_DUPLICATE,
+		[STORE_WRONG_EXPECTED_VERSION] = METRICS_CONFLICT,
+		[STORE_STALE_SEQUENCE] = METRICS_STALE,
+		[STORE_REJECTED] = METRICS_ERROR,
+	};
+	enum metrics_outcome o = METRICS_ERROR;
+
+	if (status == 0 &&
+	    r->append.outcome < sizeof by_outcome / sizeof by_outcome[0])
+		o = by_outcome[r->append.outcome];
+	metrics_append(METRICS_BINARY, o, (uv_hrtime() - r->start_ns) / 1000);
+}
+
 /* Encodes the reply to an append whose outcome fields are set. */
 static void reply_append_outcome(struct node_req *r)
 {
@@ -749,6 +777,7 @@ static void on_append(struct consensus_append *ca, int status)
 	struct node_req *r = CONTAINER_OF(ca, struct node_req, append);
 
 	assert(r->state == REQ_SUBMITTED);
+	count_append(r, status);
 	if (status == 0)
 		reply_append_outcome(r);
 	else
@@ -874,12 +903,14 @@ static int handle_append(struct node_conn *c, const struct wire_header *h,
 	}
 
 	r->state = REQ_SUBMITTED;
+	r->start_ns = uv_hrtime();
 	rv = consensus_append(&n->cons, &r->append, on_append);
 	switch (rv) {
 	case 0:
 		server_check_pipeline(n);
 		return 0;
 	case CONSENSUS_EDONE:
+		count_append(r, 0);
 		reply_append_outcome(r);
 		break;
 	case CONSENSUS_ESHUTDOWN:
@@ -889,6 +920,7 @@ static int handle_append(struct node_conn *c, const struct wire_header *h,
 			    "node shutting down");
 		break;
 	default:
+		count_append(r, rv);
 		reply_append_failure(r, rv);
 		break;
 	}
@@ -962,6 +994,10 @@ int handlers_dispatch(struct node_conn *c, const struct wire_header *h,
 			return WIRE_EMALFORMED;
 		handle_status(c, h->request_id);
 		return 0;
+	case WIRE_SUBSCRIBE:
+	case WIRE_CREDIT:
+	case WIRE_UNSUBSCRIBE:
+		return subs_handle(c, h, body);
 	default:
 		snprintf(msg, sizeof msg, "unknown message type 0x%04x",
 			 (unsigned)h->type);

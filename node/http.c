@@ -580,6 +580,7 @@ static void serve_metrics(struct http_req *r)
 					s.last_position - q->sse_next + 1;
 		}
 	}
+	subs_stats(r->h->node, &mn.subscribers, &mn.subscribers_max_lag);
 	if (metrics_render(&mn, &text, &len) != 0) {
 		set_error(r, 500, "internal", "out of memory");
 		return;

@@ -92,6 +92,7 @@ static void on_consensus_closed(struct consensus *c)
 	 * free a closed connection, which must not count as the end of the
 	 * drain before it began. */
 	handlers_close(n);
+	subs_close(n);
 	n->state = NODE_DRAINING;
 	server_drain(n);
 }
@@ -183,6 +184,8 @@ static int node_run(struct node *n, const struct node_config *cfg)
 	rv = server_init(n);
 	if (rv == 0)
 		rv = handlers_init(n);
+	if (rv == 0)
+		rv = subs_init(n);
 	if (rv != 0) {
 		log_error("startup_failed", "step=handles error=\"%s\"",
 			  uv_strerror(rv));
@@ -255,6 +258,7 @@ err_after_consensus_start:
 err_after_store_open:
 	store_close(&n->store);
 err_after_loop_init:
+	subs_close(n);
 	uv_walk(&loop, on_walk_close, NULL);
 	close_loop(&loop);
 	log_info("stopped", "exit_status=%d", EXIT_FAILURE);

@@ -9,7 +9,8 @@
  * - server.c: the listener, connections, framing, write queues and
  *   backpressure;
  * - handlers.c: the request handlers (append, reads, head, status) and the
- *   at-least reads that wait for a position to be applied.
+ *   at-least reads that wait for a position to be applied;
+ * - subs.c: subscriptions (subs.h).
  *
  * Nothing outside node/ includes this header. Every function here runs on
  * the node's loop. */
@@ -25,6 +26,7 @@
 #include "consensus.h"
 #include "log.h"
 #include "store.h"
+#include "subs.h"
 #include "wire.h"
 
 /* The struct of type @type whose field @member is at @ptr. */
@@ -100,6 +102,42 @@
 /* At shutdown, how long replies already encoded may take to reach their
  * clients before the remaining connections are closed regardless. */
 #define NODE_SHUTDOWN_FLUSH_MS 2000
+
+/* ---- Subscriptions (subs.c) ---- */
+
+/* Subscriptions on one connection. A client multiplexes its subscriptions
+ * over one connection per node; each costs the node a small struct and a
+ * place in the run queue. Past it SUBSCRIBE is answered WIRE_ETOO_LARGE. */
+#define NODE_SUBS_PER_CONN_MAX 1024
+
+/* Subscriptions on the node, over all connections: bounds the structs and
+ * the work an applied entry causes (one list move per waiting subscriber).
+ * Past it SUBSCRIBE is answered WIRE_EBUSY. */
+#define NODE_SUBS_MAX 16384
+
+/* Reply bytes a subscriber's connection may hold unsent (not taken by the
+ * socket) when the node is about to push it more events. A subscriber
+ * that grants credit but does not read its socket costs at most this plus
+ * one page (WIRE_READ_BYTES_MAX and one event); past it the subscription
+ * ends with SUB_END reason SLOW. A client that reads as it grants credit
+ * never comes near it: the node pushes at most a page per turn. */
+#define NODE_SUB_UNSENT_BYTES_MAX (16u << 20)
+
+/* Events in one SUB_EVENTS push (less when the credit is smaller; a push
+ * also stops at WIRE_READ_BYTES_MAX of events, and a category or type
+ * filter examines at most NODE_READ_ALL_SCAN_MAX records for one). */
+#define NODE_SUB_PAGE_EVENTS 1000
+
+/* Work per loop iteration: at most this many pushes and this many event
+ * bytes, round robin over the runnable subscriptions; the rest waits for
+ * the next iteration, after the loop has polled its sockets. So thousands
+ * of subscribers catching up never hold the loop for long. */
+#define NODE_SUB_TURN_PAGES 16
+#define NODE_SUB_TURN_BYTES (8u << 20)
+
+/* Credit a subscription can hold: grants beyond it are capped (credit only
+ * counts events; it holds no memory). */
+#define NODE_SUB_CREDIT_MAX UINT32_MAX
 
 /* Bytes of a host:port text, as the member table keeps it. */
 #define NODE_ADDRESS_MAX CONSENSUS_ADDRESS_MAX
@@ -189,6 +227,10 @@ struct node {
 	struct node_req *wait_tail; /* newest parked read */
 	uv_timer_t wait_timer;      /* fires at wait_head's deadline */
 
+	/* subs.c: subscriptions */
+	struct subs *subs; /* owned by subs.c; NULL before subs_init and
+			    * after subs_close */
+
 	/* http.c: the HTTP gateway, NULL when not running */
 	struct http *http;
 
@@ -262,6 +304,8 @@ struct node_conn {
 	struct node_conn *prev;      /* in node->conns */
 	struct node_conn *next;      /* in node->conns */
 	struct node_conn *kick_next; /* in node->kick_head */
+	struct sub *subs;            /* its subscriptions (list, subs.c) */
+	unsigned n_subs;             /* entries in subs */
 };
 
 /* Returns the buffer to encode a reply into, or NULL when the connection is
@@ -309,5 +353,9 @@ void handlers_close(struct node *n);
 
 /* Consensus callback: @last_position is applied; wakes parked reads. */
 void handlers_applied(struct node *n, uint64_t last_position);
+
+/* Fills @e from the stored record @r (pointers borrowed from @r), for an
+ * EVENTS or SUB_EVENTS page. */
+void node_wire_event(struct wire_event *e, const struct store_record *r);
 
 #endif /* CAIRN_NODE_H */

@@ -19,7 +19,9 @@
  * -> closing (uv_close issued: replies of requests still in flight are
  * dropped) -> freed once the handle is closed and no request holds a
  * reference. Requests hold references (conn_request_begin) so a connection
- * is never freed while consensus may still call back for one of them. */
+ * is never freed while consensus may still call back for one of them.
+ * Subscriptions (subs.c) hold none: they end, silently, when the
+ * connection starts closing (subs_conn_closed). */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -480,6 +482,7 @@ static void conn_close(struct node_conn *c)
 		return;
 	c->closing = true;
 	c->reading = false;
+	subs_conn_closed(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

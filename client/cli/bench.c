@@ -9,7 +9,12 @@
  *   W3  --writers concurrent readers (threads) reading a 100-event stream
  *       created first, again and again;
  *   W4  one reader paging through the global log from position 1 to its
- *       end (or the duration).
+ *       end (or the duration);
+ *   W5  one subscription to the global log from position 1 (on
+ *       --read-node, say a follower) until it is live: catch-up events/s;
+ *   W6  one writer appending one event at a time to a stream that a live
+ *       subscriber (on --read-node) follows: the time from the append's
+ *       acknowledgement to the event's delivery, p50/p99.
  *
  * Every run uses fresh stream names carrying a random run id. Latencies are
  * measured per operation (append acknowledged, page returned) and reported
@@ -41,7 +46,7 @@
 #define BENCH_ESHORT 127 /* a W3 page with fewer events than written */
 
 const char cli_bench_help[] =
-	"Usage: cairn bench [--workload w1|w2|w3|w4|all] [--writers N]\n"
+	"Usage: cairn bench [--workload w1|...|w6|all] [--writers N]\n"
 	"                   [--duration-s S] [--events-per-append N]\n"
 	"                   [--event-bytes B] [--read-node HOST:PORT]\n"
 	"\n"
@@ -57,19 +62,24 @@ const char cli_bench_help[] =
 	"  W2  as W1 with --events-per-append events per append\n"
 	"  W3  --writers readers reading a 100-event stream again and again\n"
 	"  W4  one reader paging through the global log from position 1\n"
+	"  W5  a subscription to the global log from position 1 until it\n"
+	"      is live (catch-up events/s)\n"
+	"  W6  one writer, one event per append, and a live subscriber to\n"
+	"      its stream: latency from the append's ack to the delivery\n"
 	"\n"
 	"An append is acknowledged only once it is durable on a majority and\n"
 	"applied by the leader: append latencies include replication and\n"
 	"fsync. Streams are fresh on every run (a random run id in their\n"
 	"names).\n"
 	"\n"
-	"  --workload W           w1, w2, w3, w4 or all (default all)\n"
+	"  --workload W           w1 ... w6 or all (default all)\n"
 	"  --writers N            writers (W1, W2) or readers (W3); default "
 	"64\n"
 	"  --duration-s S         seconds per workload (default 10)\n"
 	"  --events-per-append N  W2's batch (default 100)\n"
 	"  --event-bytes B        bytes of data per event (default 256)\n"
-	"  --read-node HOST:PORT  send W3 and W4 reads to this node\n"
+	"  --read-node HOST:PORT  send W3 and W4 reads and W5 and W6\n"
+	"                         subscriptions to this node\n"
 	"\n"
 	"Global options (before or after the command): --seeds, --node,\n"
 	"--json, --deadline-ms (see cairn --help).\n"
@@ -496,6 +506,194 @@ static void run_log_scan(struct bench_cfg *cfg, struct bench_result *res)
 }
 
 /* ------------------------------------------------------------------------
+ * W5: a subscription catching up from position 1
+ * ------------------------------------------------------------------------ */
+
+/* What a bench subscription's callback shares with the bench's thread. */
+struct sub_watch {
+	atomic_uint_fast64_t events;     /* events delivered */
+	atomic_uint_fast64_t pushes;     /* updates with events */
+	atomic_bool live;                /* LIVE arrived */
+	atomic_int ended;                /* END status + 1, 0 while running */
+	_Atomic(uint64_t) *delivered_ns; /* W6: per version, 0: not yet */
+	size_t cap;                      /* W6: entries of delivered_ns */
+};
+
+static void on_bench_update(void *arg, const struct cairn_sub_update *u)
+{
+	struct sub_watch *w = arg;
+	uint64_t now = mono_ns();
+
+	switch (u->what) {
+	case CAIRN_SUB_EVENTS:
+		atomic_fetch_add(&w->events, u->n);
+		atomic_fetch_add(&w->pushes, 1);
+		for (size_t i = 0; w->delivered_ns != NULL && i < u->n; i++)
+			if (u->events[i].version < w->cap)
+				atomic_store(
+					&w->delivered_ns[u->events[i].version],
+					now);
+		break;
+	case CAIRN_SUB_LIVE:
+		atomic_store(&w->live, true);
+		break;
+	default:
+		atomic_store(&w->ended, u->status + 1);
+		break;
+	}
+}
+
+static void run_catch_up(struct bench_cfg *cfg, struct bench_result *res)
+{
+	struct cairn_subscribe_options o;
+	struct cairn_subscription *sub;
+	struct cairn_error err;
+	struct sub_watch w;
+	cairn_client *c;
+	uint64_t t0;
+	uint64_t until;
+	int ended;
+
+	memset(&w, 0, sizeof w);
+	if (open_reader(cfg, &c) != 0) {
+		res->failed_setup = true;
+		res->setup_code = CAIRN_ECONNECT;
+		return;
+	}
+	memset(&o, 0, sizeof o);
+	o.kind = CAIRN_SUB_ALL;
+	o.from = 1;
+	t0 = mono_ns();
+	until = t0 + (uint64_t)cfg->duration_s * 1000000000u;
+	if (cairn_subscribe(c, &o, on_bench_update, &w, &sub, &err) != 0) {
+		cli_fail(&err);
+		res->failed_setup = true;
+		res->setup_code = err.code;
+		cairn_close(c);
+		return;
+	}
+	while (mono_ns() < until && !atomic_load(&w.live) &&
+	       atomic_load(&w.ended) == 0)
+		sleep_ms(1);
+	res->seconds = (double)(mono_ns() - t0) / 1e9;
+	cairn_subscription_close(sub);
+	ended = atomic_load(&w.ended);
+	if (ended > 1)
+		count_error(res, ended - 1);
+	res->ops = atomic_load(&w.pushes);
+	res->events = atomic_load(&w.events);
+	cairn_close(c);
+}
+
+/* ------------------------------------------------------------------------
+ * W6: append acknowledged -> delivered to a live subscriber
+ * ------------------------------------------------------------------------ */
+
+/* Appends W6 makes at most per second of its duration (bounds its
+ * arrays: one append at a time is far slower than this). */
+#define BENCH_W6_APPENDS_PER_S 20000
+
+/* How long W6 waits for the last deliveries after its duration. */
+#define BENCH_W6_DRAIN_MS 5000
+
+static void run_live_latency(struct bench_cfg *cfg, struct bench_result *res)
+{
+	struct cairn_subscribe_options o;
+	struct cairn_subscription *sub = NULL;
+	struct cairn_event_in ev;
+	struct cairn_part_result pr;
+	struct cairn_error err;
+	struct sub_watch w;
+	cairn_client *sc = NULL;
+	cairn_client *wc = NULL;
+	uint64_t *acked_ns;
+	char stream[96];
+	uint64_t version = 0;
+	uint64_t t0;
+	uint64_t until;
+
+	memset(&w, 0, sizeof w);
+	w.cap = (size_t)cfg->duration_s * BENCH_W6_APPENDS_PER_S + 1;
+	w.delivered_ns = calloc(w.cap, sizeof *w.delivered_ns);
+	acked_ns = calloc(w.cap, sizeof *acked_ns);
+	if (w.delivered_ns == NULL || acked_ns == NULL) {
+		res->failed_setup = true;
+		res->setup_code = CAIRN_ENOMEM;
+		goto out;
+	}
+	snprintf(stream, sizeof stream, "bench-%sw6-live", cfg->run_id);
+	if (open_reader(cfg, &sc) != 0 || cli_open(cfg->g, &wc) != 0) {
+		res->failed_setup = true;
+		res->setup_code = CAIRN_ECONNECT;
+		goto out;
+	}
+	memset(&o, 0, sizeof o);
+	o.kind = CAIRN_SUB_STREAM;
+	o.target = stream;
+	o.from = 1;
+	if (cairn_subscribe(sc, &o, on_bench_update, &w, &sub, &err) != 0) {
+		cli_fail(&err);
+		res->failed_setup = true;
+		res->setup_code = err.code;
+		goto out;
+	}
+	t0 = mono_ns();
+	while (!atomic_load(&w.live) && atomic_load(&w.ended) == 0 &&
+	       mono_ns() - t0 < 10000000000u)
+		sleep_ms(1);
+	memset(&ev, 0, sizeof ev);
+	ev.type = "BenchEvent";
+	ev.data = cfg->payload;
+	ev.data_len = cfg->event_bytes;
+	t0 = mono_ns();
+	until = t0 + (uint64_t)cfg->duration_s * 1000000000u;
+	while (mono_ns() < until && version + 1 < w.cap &&
+	       atomic_load(&w.ended) == 0) {
+		int rv = cairn_append_one(wc, stream, CAIRN_EXPECT_EXACT,
+					  version, &ev, 1, &pr, &err);
+
+		if (rv != 0) {
+			count_error(res, rv);
+			if (rv == CAIRN_EWRONG_EXPECTED_VERSION)
+				version = err.actual_version;
+			continue;
+		}
+		version = pr.last_version;
+		if (version < w.cap)
+			acked_ns[version] = mono_ns();
+	}
+	res->seconds = (double)(mono_ns() - t0) / 1e9;
+	t0 = mono_ns();
+	while (atomic_load(&w.events) < version && atomic_load(&w.ended) == 0 &&
+	       mono_ns() - t0 < BENCH_W6_DRAIN_MS * 1000000ull)
+		sleep_ms(1);
+	for (uint64_t v = 1; v <= version && v < w.cap; v++) {
+		uint64_t d = atomic_load(&w.delivered_ns[v]);
+
+		if (acked_ns[v] == 0)
+			continue;
+		if (d == 0) {
+			count_error(res, CAIRN_ETIMEOUT);
+			continue;
+		}
+		/* Delivery may come first (a follower applies before the
+		 * leader's reply arrives): that is no latency at all. */
+		record(res, d > acked_ns[v] ? d - acked_ns[v] : 0);
+		res->ops++;
+		res->events++;
+	}
+out:
+	if (sub != NULL)
+		cairn_subscription_close(sub);
+	if (sc != NULL)
+		cairn_close(sc);
+	if (wc != NULL)
+		cairn_close(wc);
+	free(w.delivered_ns);
+	free(acked_ns);
+}
+
+/* ------------------------------------------------------------------------
  * Reporting
  * ------------------------------------------------------------------------ */
 
@@ -614,12 +812,14 @@ static int parse_bounded(const struct cli_args *a, const char *name,
 
 int cli_bench(const struct cli_global *g, const struct cli_args *a)
 {
-	static const char *const names[4] = { "w1", "w2", "w3", "w4" };
-	struct bench_result results[4];
+	static const char *const names[6] = {
+		"w1", "w2", "w3", "w4", "w5", "w6"
+	};
+	struct bench_result results[6];
 	struct bench_cfg cfg;
 	const char *workload = cli_opt(a, "workload");
-	char descr[4][160];
-	bool run[4] = { false, false, false, false };
+	char descr[6][160];
+	bool run[6] = { false, false, false, false, false, false };
 	json_t *arr = NULL;
 	uint8_t id[16];
 	char text[37];
@@ -641,15 +841,18 @@ int cli_bench(const struct cli_global *g, const struct cli_args *a)
 		return rv;
 	cfg.read_node = cli_opt(a, "read-node");
 	if (workload == NULL || strcmp(workload, "all") == 0) {
-		run[0] = run[1] = run[2] = run[3] = true;
+		for (i = 0; i < 6; i++)
+			run[i] = true;
 	} else {
-		for (i = 0; i < 4; i++) {
+		bool any = false;
+
+		for (i = 0; i < 6; i++) {
 			if (strcmp(workload, names[i]) == 0)
-				run[i] = true;
+				run[i] = any = true;
 		}
-		if (!run[0] && !run[1] && !run[2] && !run[3]) {
+		if (!any) {
 			fprintf(stderr,
-				"cairn: --workload %s: expected w1, w2, w3, w4 "
+				"cairn: --workload %s: expected w1 ... w6 "
 				"or all (try cairn bench --help)\n",
 				workload);
 			return CLI_USAGE;
@@ -681,13 +884,24 @@ int cli_bench(const struct cli_global *g, const struct cli_args *a)
 		 "global log scan: pages of %d events from position 1%s%s",
 		 BENCH_PAGE_EVENTS, cfg.read_node != NULL ? " on " : "",
 		 cfg.read_node != NULL ? cfg.read_node : "");
+	snprintf(descr[4], sizeof descr[4],
+		 "subscription catch-up: the global log from position 1%s%s "
+		 "until live",
+		 cfg.read_node != NULL ? " on " : "",
+		 cfg.read_node != NULL ? cfg.read_node : "");
+	snprintf(descr[5], sizeof descr[5],
+		 "live delivery: append ack to subscriber delivery, 1 writer, "
+		 "1 event of %u B%s%s",
+		 cfg.event_bytes,
+		 cfg.read_node != NULL ? ", subscriber on " : "",
+		 cfg.read_node != NULL ? cfg.read_node : "");
 	if (g->json)
 		arr = json_array();
 	else
 		printf("cairn bench: run %s, %u s per workload\n", cfg.run_id,
 		       cfg.duration_s);
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 6; i++) {
 		struct bench_result *r = &results[i];
 
 		memset(r, 0, sizeof *r);
@@ -707,6 +921,12 @@ int cli_bench(const struct cli_global *g, const struct cli_args *a)
 			break;
 		case 3:
 			run_log_scan(&cfg, r);
+			break;
+		case 4:
+			run_catch_up(&cfg, r);
+			break;
+		case 5:
+			run_live_latency(&cfg, r);
 			break;
 		}
 		if (r->n_lat > 0)

@@ -1,7 +1,7 @@
 /* The `cairn` command line tool over libcairn: what its files share.
  * main.c parses the command line and runs append, read, read-all, head and
  * status; output.c prints events (human lines or JSON, one object a line);
- * bench.c runs `cairn bench`. */
+ * tail.c runs `cairn tail`; bench.c runs `cairn bench`. */
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
@@ -86,6 +86,14 @@ char *cli_base64(const void *data, size_t len);
 
 /* True when @len bytes are valid UTF-8 without control characters. */
 bool cli_printable(const void *data, size_t len);
+
+/* ---- tail.c ---- */
+
+/* Runs `cairn tail` with its parsed options. Returns the exit code. */
+int cli_tail(const struct cli_global *g, const struct cli_args *a);
+
+/* The help text of `cairn tail`. */
+extern const char cli_tail_help[];
 
 /* ---- bench.c ---- */
 

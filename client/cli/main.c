@@ -152,6 +152,7 @@ static const char main_help[] =
 	"  read-all          read the global log\n"
 	"  head STREAM       a stream's version and last position\n"
 	"  status            the cluster's members and their state\n"
+	"  tail [STREAM]     print events as they commit (subscription)\n"
 	"  bench             measure appends and reads\n"
 	"\n"
 	"cairn COMMAND --help describes a command.\n"
@@ -269,6 +270,7 @@ static const struct opt_def opt_defs[] = {
 	{ "workload", true },    { "writers", true },
 	{ "duration-s", true },  { "events-per-append", true },
 	{ "event-bytes", true }, { "read-node", true },
+	{ "all", false },
 };
 
 static const char *const global_opts[] = { "seeds",       "node", "json",
@@ -972,6 +974,9 @@ static const char *const bench_opts[] = { "workload",    "writers",
 					  "event-bytes", "read-node",
 					  NULL };
 
+static const char *const tail_opts[] = { "category", "all",   "type",
+					 "from",     "limit", NULL };
+
 static const struct command commands[] = {
 	{ "append", 1, append_help, append_opts, cmd_append },
 	{ "read", 1, read_help, read_opts, cmd_read },
@@ -979,6 +984,8 @@ static const struct command commands[] = {
 	{ "head", 1, head_help, head_opts, cmd_head },
 	{ "status", 0, status_help, NULL, cmd_status },
 	{ "bench", 0, cli_bench_help, bench_opts, cli_bench },
+	/* -1: an optional stream name */
+	{ "tail", -1, cli_tail_help, tail_opts, cli_tail },
 };
 
 int main(int argc, char **argv)
@@ -1023,10 +1030,12 @@ int main(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (a.n_pos - 1 != cmd->n_pos) {
+	if (cmd->n_pos < 0 ? a.n_pos - 1 > 1 : a.n_pos - 1 != cmd->n_pos) {
 		fprintf(stderr, "cairn: %s takes %s (try cairn %s --help)\n",
 			cmd->name,
-			cmd->n_pos == 1 ? "one stream name" : "no arguments",
+			cmd->n_pos == 1  ? "one stream name"
+			: cmd->n_pos < 0 ? "at most one stream name"
+					 : "no arguments",
 			cmd->name);
 		return CLI_USAGE;
 	}

@@ -84,6 +84,7 @@ static void on_wakeup(uv_async_t *a)
 		r->queue_next = NULL;
 		req_start(r);
 	}
+	sub_wakeup(c);
 }
 
 static void run(void *arg)
@@ -219,6 +220,7 @@ void cairn_close(cairn_client *c)
 		uv_cond_wait(&c->callers_cond, &c->mu);
 	uv_mutex_unlock(&c->mu);
 
+	sub_free_all(c);
 	assert(c->queue_head == NULL);
 	assert(c->map_n == 0);
 	assert(c->conns == NULL);

@@ -8,7 +8,8 @@
  *
  * Files: client.c (open, close, the thread, submission and the public
  * calls), request.c (routing, retries, replies, deadlines, completion),
- * conn.c (sockets and framing), util.c (UUIDs, addresses, error texts). */
+ * conn.c (sockets and framing), sub.c (subscriptions), util.c (UUIDs,
+ * addresses, error texts). */
 #ifndef CAIRN_CLIENT_INT_H
 #define CAIRN_CLIENT_INT_H
 
@@ -75,6 +76,7 @@ enum req_kind {
 	REQ_READ_ALL,
 	REQ_HEAD,
 	REQ_STATUS,
+	REQ_SUBSCRIBE, /* long-lived: see sub.c */
 };
 
 /* A request's states and the transitions allowed between them:
@@ -138,6 +140,8 @@ struct req {
 	uint64_t head_version;             /* HEAD_OK */
 	uint64_t head_position;            /* HEAD_OK */
 	struct cairn_status *status_reply; /* owned, STATUS_OK */
+	struct cairn_subscription *sub;    /* REQ_SUBSCRIBE: borrowed, the
+					    * subscription it serves */
 
 	/* Shared with a synchronous caller, under the client's mu. */
 	uv_cond_t cond; /* signalled when done (sync only) */
@@ -232,6 +236,11 @@ struct cairn_client {
 	struct req **map;   /* owned: buckets of the id map */
 	size_t map_cap;     /* buckets, a power of two */
 	size_t map_n;       /* requests in the map */
+
+	/* Subscriptions (sub.c), under mu. */
+	struct cairn_subscription *subs;      /* open ones (list) */
+	struct cairn_subscription *wake_subs; /* credit or close to carry out
+					       * on the loop (list) */
 };
 
 /* ---- util.c ---- */
@@ -282,6 +291,13 @@ void req_release(struct req *r);
 /* Frees @r and everything it owns (nobody holds it any more). */
 void req_free(struct req *r);
 
+/* Retries @r after a backoff, elsewhere when it follows the client's
+ * current node, remembering @code/@msg for the deadline's message. */
+void req_retry_later(struct req *r, int code, const char *msg);
+
+/* Fails @r with @code and "op: @msg". */
+void req_fail(struct req *r, int code, const char *msg);
+
 /* The id map. */
 void req_map_insert(struct cairn_client *c, struct req *r);
 struct req *req_map_find(struct cairn_client *c, uint64_t id);
@@ -301,9 +317,38 @@ void conn_attach(struct conn *conn, struct req *r);
 /* Takes @r off its connection's list. */
 void conn_detach(struct req *r);
 
+/* Queues a frame that no request waits on (CREDIT, UNSUBSCRIBE) on a READY
+ * connection and starts writing. Returns 0, CAIRN_EUNAVAILABLE when the
+ * connection is not ready, CAIRN_EBUSY or CAIRN_ENOMEM. */
+int conn_send(struct conn *conn, const struct wire_buf *frame);
+
 /* Closes @conn: it leaves the client's list at once; its requests are
  * handed to req_conn_failed with @code/@msg unless @fail_reqs is false (the
  * client is stopping and finished them already). */
 void conn_close(struct conn *conn, int code, const char *msg, bool fail_reqs);
+
+/* ---- sub.c (loop thread) ---- */
+
+/* Before each attempt of a REQ_SUBSCRIBE: encodes its frame to resume
+ * where the subscription stands, with the credit it may grant. Returns 0
+ * or a CAIRN_E* code. */
+int sub_reframe(struct req *r);
+
+/* A frame for subscription @r (SUB_EVENTS, SUB_LIVE, SUB_END or ERROR)
+ * arrived on @conn, the connection @r is SENT on. */
+void sub_frame(struct req *r, struct conn *conn, const struct wire_header *h,
+	       const uint8_t *body);
+
+/* @r is completing (req_finish): tells its subscription, which no longer
+ * refers to @r afterwards. */
+void sub_finished(struct req *r);
+
+/* Carries out the credit grants and closes queued by callers' threads
+ * (from the loop's wake-up). */
+void sub_wakeup(struct cairn_client *c);
+
+/* cairn_close: frees the subscriptions the application did not close
+ * (after stop() ended them). */
+void sub_free_all(struct cairn_client *c);
 
 #endif /* CAIRN_CLIENT_INT_H */

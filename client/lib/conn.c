@@ -135,11 +135,11 @@ static void flush(struct conn *conn)
 	conn->writing = true;
 }
 
-/* Appends @r's frame to the output buffer. */
-static int queue_frame(struct conn *conn, const struct req *r)
+/* Appends @frame to the output buffer. */
+static int queue_bytes(struct conn *conn, const struct wire_buf *frame)
 {
 	struct wire_buf *b = &conn->out;
-	size_t need = b->len + r->frame.len;
+	size_t need = b->len + frame->len;
 
 	if (need > CONN_OUT_BYTES_MAX)
 		return CAIRN_EBUSY;
@@ -155,9 +155,26 @@ static int queue_frame(struct conn *conn, const struct req *r)
 		b->p = p;
 		b->cap = cap;
 	}
-	memcpy(b->p + b->len, r->frame.p, r->frame.len);
+	memcpy(b->p + b->len, frame->p, frame->len);
 	b->len = need;
 	return 0;
+}
+
+static int queue_frame(struct conn *conn, const struct req *r)
+{
+	return queue_bytes(conn, &r->frame);
+}
+
+int conn_send(struct conn *conn, const struct wire_buf *frame)
+{
+	int rv;
+
+	if (conn->state != CONN_READY)
+		return CAIRN_EUNAVAILABLE;
+	rv = queue_bytes(conn, frame);
+	if (rv == 0)
+		flush(conn);
+	return rv;
 }
 
 static void send_req(struct conn *conn, struct req *r)

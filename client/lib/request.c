@@ -153,6 +153,8 @@ void req_finish(struct req *r, int status)
 	else
 		r->err.code = status;
 
+	if (r->kind == REQ_SUBSCRIBE)
+		sub_finished(r);
 	uv_mutex_lock(&c->mu);
 	assert(c->n_requests > 0);
 	c->n_requests--;
@@ -265,9 +267,17 @@ void req_dispatch(struct req *r)
 	const char *address;
 	struct conn *conn;
 	char why[256];
+	int rv;
 
 	assert(r->state != REQ_DONE);
 	assert(r->conn == NULL);
+	if (r->kind == REQ_SUBSCRIBE) {
+		rv = sub_reframe(r);
+		if (rv != 0) {
+			fail(r, rv, "cannot encode the subscription");
+			return;
+		}
+	}
 	address = r->route == ROUTE_FIXED ? r->fixed : c->addrs[c->current];
 	r->attempts++;
 	conn = conn_get(c, address, why);
@@ -283,6 +293,21 @@ void req_dispatch(struct req *r)
 		return;
 	}
 	conn_attach(conn, r);
+}
+
+void req_retry_later(struct req *r, int code, const char *msg)
+{
+	remember(r, code, "%s", msg);
+	if (r->route == ROUTE_CURRENT && r->conn != NULL)
+		rotate_from(r->c, r->conn->address);
+	if (r->conn != NULL)
+		conn_detach(r);
+	backoff(r);
+}
+
+void req_fail(struct req *r, int code, const char *msg)
+{
+	fail(r, code, "%s", msg);
 }
 
 void req_conn_failed(struct req *r, int code, const char *msg)
@@ -656,6 +681,8 @@ static uint16_t expected_reply(enum req_kind kind)
 		return WIRE_HEAD_OK;
 	case REQ_STATUS:
 		return WIRE_STATUS_OK;
+	case REQ_SUBSCRIBE:
+		return WIRE_SUB_EVENTS;
 	}
 	assert(false);
 	return 0;
@@ -672,6 +699,11 @@ void req_reply(struct conn *conn, const struct wire_header *h,
 	 * on is dropped. */
 	if (r == NULL || r->state != REQ_SENT || r->conn != conn)
 		return;
+	if (r->kind == REQ_SUBSCRIBE) {
+		/* Many frames, the request stays on the connection. */
+		sub_frame(r, conn, h, body);
+		return;
+	}
 	conn_detach(r);
 	r->connected_once = true;
 	if (h->type == WIRE_ERROR) {
@@ -702,6 +734,9 @@ void req_reply(struct conn *conn, const struct wire_header *h,
 		break;
 	case REQ_STATUS:
 		on_status_ok(r, conn, body, len);
+		break;
+	case REQ_SUBSCRIBE:
+		assert(false); /* handled above */
 		break;
 	}
 }

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "client_int.h"
+#include "uuid.h"
 
 const char *cairn_strerror(int code)
 {
@@ -42,20 +42,7 @@ void client_set_error(struct cairn_error *err, int code, const char *fmt, ...)
 
 void client_random(void *out, size_t n)
 {
-	uint8_t *p = out;
-
-	while (n > 0) {
-		ssize_t got = getrandom(p, n, 0);
-
-		if (got < 0) {
-			/* Only EINTR is possible for requests this small once
-			 * the pool is initialised (it blocks until then). */
-			assert(errno == EINTR);
-			continue;
-		}
-		p += got;
-		n -= (size_t)got;
-	}
+	uuid_random_bytes(out, n);
 }
 
 uint64_t client_now_us(void)
@@ -72,64 +59,18 @@ uint64_t client_now_us(void)
 
 void cairn_uuid(uint8_t out[16])
 {
-	client_random(out, 16);
-	out[6] = (uint8_t)((out[6] & 0x0f) | 0x40); /* version 4 */
-	out[8] = (uint8_t)((out[8] & 0x3f) | 0x80); /* variant 10 (RFC 4122) */
+	uuid_random(out);
 }
 
 void cairn_uuid_format(const uint8_t id[16], char out[37])
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-	char *p = out;
-
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[id[i] >> 4];
-		*p++ = hex[id[i] & 0x0f];
-	}
-	*p = '\0';
-}
-
-static int hex_value(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	uuid_format(id, out);
 }
 
 int cairn_uuid_parse(const char *s, uint8_t out[16])
 {
-	uint8_t id[16];
-	size_t i;
-	size_t k = 0;
-
-	if (s == NULL || strlen(s) != 36)
+	if (s == NULL || uuid_parse(s, strlen(s), out) != 0)
 		return CAIRN_EARG;
-	for (i = 0; i < 36;) {
-		int hi;
-		int lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return CAIRN_EARG;
-			i++;
-			continue;
-		}
-		hi = hex_value(s[i]);
-		lo = hex_value(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return CAIRN_EARG;
-		id[k++] = (uint8_t)(hi << 4 | lo);
-		i += 2;
-	}
-	assert(k == 16);
-	memcpy(out, id, 16);
 	return 0;
 }
 

@@ -458,7 +458,9 @@ static bool event_equal(const struct wire_event *x, const struct wire_event *y)
 	       bytes_equal(x->metadata, y->metadata);
 }
 
-static void fuzz_events(uint64_t id)
+/* EVENTS, or with @type WIRE_SUB_EVENTS a subscription's push (the same
+ * body). */
+static void fuzz_events(unsigned type, uint64_t id)
 {
 	struct wire_events_writer w;
 	struct wire_events_reader r;
@@ -476,7 +478,8 @@ static void fuzz_events(uint64_t id)
 		return;
 	}
 	wire_buf_reset(&out);
-	rv = wire_events_begin(&out, id, &w);
+	rv = type == WIRE_EVENTS ? wire_events_begin(&out, id, &w)
+				 : wire_sub_events_begin(&out, id, &w);
 	CHECK(rv == WIRE_OK, "events begin returned %d", rv);
 	while (wire_events_next(&r, &e)) {
 		seen++;
@@ -494,7 +497,7 @@ static void fuzz_events(uint64_t id)
 	CHECK(in_len == 13 + bytes, "events of %zu bytes in a body of %zu",
 	      bytes, in_len);
 	wire_events_end(&out, &w, r.next, r.end);
-	body = check_reencoded(WIRE_EVENTS, id);
+	body = check_reencoded(type, id);
 
 	/* Both readers from the start, side by side. */
 	rv = wire_events_open(in_body, in_len, &r);
@@ -510,6 +513,118 @@ static void fuzz_events(uint64_t id)
 		      "event fields differ after a round trip");
 	}
 	CHECK(!wire_events_next(&again, &f), "re-encoded page longer");
+}
+
+/* ---- subscriptions ---- */
+
+static void fuzz_subscribe(uint64_t id)
+{
+	struct wire_subscribe s;
+	struct wire_subscribe again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_subscribe(in_body, in_len, &s);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "subscribe decode: %d", rv);
+		return;
+	}
+	CHECK(s.kind <= WIRE_SUB_CATEGORY, "kind %u", s.kind);
+	CHECK(s.from_kind <= WIRE_SUB_FROM_NOW, "from kind %u", s.from_kind);
+	check_inside(s.target, UINT16_MAX, "target");
+	check_inside(s.type, UINT16_MAX, "type");
+	wire_buf_reset(&out);
+	rv = wire_encode_subscribe(&out, id, &s);
+	CHECK(rv == WIRE_OK, "subscribe re-encode returned %d", rv);
+	body = check_reencoded(WIRE_SUBSCRIBE, id);
+	rv = wire_decode_subscribe(body, in_len, &again);
+	CHECK(rv == WIRE_OK && s.kind == again.kind &&
+		      s.from_kind == again.from_kind && s.from == again.from &&
+		      bytes_equal(s.target, again.target) &&
+		      bytes_equal(s.type, again.type) &&
+		      s.credit == again.credit,
+	      "subscribe fields differ after a round trip");
+}
+
+static void fuzz_credit(uint64_t id)
+{
+	uint32_t n;
+	uint32_t n2;
+	int rv;
+
+	rv = wire_decode_credit(in_body, in_len, &n);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "credit decode: %d", rv);
+		return;
+	}
+	CHECK(n >= 1 && in_len == 4, "credit %u in %zu bytes", n, in_len);
+	wire_buf_reset(&out);
+	rv = wire_encode_credit(&out, id, n);
+	CHECK(rv == WIRE_OK, "credit re-encode returned %d", rv);
+	rv = wire_decode_credit(check_reencoded(WIRE_CREDIT, id), in_len, &n2);
+	CHECK(rv == WIRE_OK && n == n2, "credit differs after a round trip");
+}
+
+static void fuzz_unsubscribe(uint64_t id)
+{
+	int rv = wire_decode_unsubscribe(in_body, in_len);
+
+	CHECK((rv == WIRE_OK) == (in_len == 0), "unsubscribe with %zu bytes",
+	      in_len);
+	if (rv != WIRE_OK)
+		return;
+	wire_buf_reset(&out);
+	rv = wire_encode_unsubscribe(&out, id);
+	CHECK(rv == WIRE_OK, "unsubscribe re-encode returned %d", rv);
+	check_reencoded(WIRE_UNSUBSCRIBE, id);
+}
+
+static void fuzz_sub_live(uint64_t id)
+{
+	uint64_t next;
+	uint64_t last;
+	uint64_t next2;
+	uint64_t last2;
+	int rv;
+
+	rv = wire_decode_sub_live(in_body, in_len, &next, &last);
+	if (rv != WIRE_OK) {
+		CHECK(in_len != 16, "a 16-byte sub_live is refused");
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_sub_live(&out, id, next, last);
+	CHECK(rv == WIRE_OK, "sub_live re-encode returned %d", rv);
+	rv = wire_decode_sub_live(check_reencoded(WIRE_SUB_LIVE, id), in_len,
+				  &next2, &last2);
+	CHECK(rv == WIRE_OK && next == next2 && last == last2,
+	      "sub_live fields differ after a round trip");
+}
+
+static void fuzz_sub_end(uint64_t id)
+{
+	struct wire_sub_end e;
+	struct wire_sub_end again;
+	int rv;
+
+	rv = wire_decode_sub_end(in_body, in_len, &e);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "sub_end decode: %d", rv);
+		return;
+	}
+	CHECK(e.reason >= WIRE_SUB_END_UNSUBSCRIBED &&
+		      e.reason <= WIRE_SUB_END_INTERNAL,
+	      "reason %u decoded", e.reason);
+	check_inside(e.message, WIRE_STRING_MAX, "message");
+	wire_buf_reset(&out);
+	rv = wire_encode_sub_end(&out, id, &e);
+	CHECK(rv == WIRE_OK, "sub_end re-encode returned %d", rv);
+	rv = wire_decode_sub_end(check_reencoded(WIRE_SUB_END, id), in_len,
+				 &again);
+	CHECK(rv == WIRE_OK && e.reason == again.reason &&
+		      e.next == again.next &&
+		      bytes_equal(e.message, again.message),
+	      "sub_end fields differ after a round trip");
 }
 
 /* Decodes @len bytes as the body of a frame of @type. */
@@ -550,7 +665,23 @@ static void fuzz_body(unsigned type, uint64_t id, const uint8_t *body,
 		fuzz_append_ok(id);
 		break;
 	case WIRE_EVENTS:
-		fuzz_events(id);
+	case WIRE_SUB_EVENTS:
+		fuzz_events(type, id);
+		break;
+	case WIRE_SUBSCRIBE:
+		fuzz_subscribe(id);
+		break;
+	case WIRE_CREDIT:
+		fuzz_credit(id);
+		break;
+	case WIRE_UNSUBSCRIBE:
+		fuzz_unsubscribe(id);
+		break;
+	case WIRE_SUB_LIVE:
+		fuzz_sub_live(id);
+		break;
+	case WIRE_SUB_END:
+		fuzz_sub_end(id);
 		break;
 	case WIRE_HEAD_OK:
 		fuzz_head_ok(id);

@@ -615,6 +615,112 @@ static void gen_walk_cuts(void)
 	wire_buf_close(&b);
 }
 
+/* Subscriptions: SUBSCRIBE, CREDIT, UNSUBSCRIBE and the pushes, valid, as
+ * connections carry them, cut after every byte, and with each enum and
+ * count broken. */
+static void gen_subscriptions(void)
+{
+	static struct packer p = { .prefix = "sub-cuts" };
+	struct wire_subscribe s = {
+		WIRE_SUB_STREAM, WIRE_SUB_FROM_POSITION, 7,
+		str("order-17"), str("OrderPaid"),       1024
+	};
+	struct wire_subscribe all = { WIRE_SUB_ALL, WIRE_SUB_FROM_NOW, 0,
+				      str(""),      str(""),           0 };
+	struct wire_sub_end end = { WIRE_SUB_END_SLOW, 104,
+				    str("slow consumer") };
+	struct wire_events_writer w;
+	struct wire_event ev;
+	struct wire_buf b;
+	struct frame sub;
+	struct frame sub_all;
+	struct frame credit;
+	struct frame unsub;
+	struct frame live;
+	struct frame pushed;
+	struct frame ended;
+	size_t cut;
+
+	wire_buf_init(&b);
+	check(wire_encode_subscribe(&b, 7, &s), "subscribe");
+	sub = take(&b);
+	check(wire_encode_subscribe(&b, 8, &all), "subscribe all");
+	sub_all = take(&b);
+	check(wire_encode_credit(&b, 7, 512), "credit");
+	credit = take(&b);
+	check(wire_encode_unsubscribe(&b, 7), "unsubscribe");
+	unsub = take(&b);
+	check(wire_encode_sub_live(&b, 7, 104, 103), "sub_live");
+	live = take(&b);
+	check(wire_encode_sub_end(&b, 7, &end), "sub_end");
+	ended = take(&b);
+	memset(&ev, 0, sizeof ev);
+	ev.position = 103;
+	ev.version = 2;
+	ev.stream = str("order-17");
+	set_id(ev.id, 70);
+	ev.type = str("OrderPaid");
+	ev.data = str(json_data);
+	check(wire_sub_events_begin(&b, 7, &w), "sub_events");
+	check(wire_events_add(&b, &w, &ev), "sub_events add");
+	wire_events_end(&b, &w, 104, true);
+	pushed = take(&b);
+
+	/* SUBSCRIBE: kind, from_kind, from, target, type, credit. */
+	expect_field(&sub, 0, 1, WIRE_SUB_STREAM, "subscribe kind");
+	expect_field(&sub, 1, 1, WIRE_SUB_FROM_POSITION, "subscribe from");
+	expect_field(&sub, 2, 8, 7, "subscribe from position");
+	expect_field(&sub, 10, 2, strlen("order-17"), "subscribe target");
+	expect_field(&sub, 12 + strlen("order-17") + 2 + strlen("OrderPaid"), 4,
+		     1024, "subscribe credit");
+	expect_field(&credit, 0, 4, 512, "credit events");
+	expect_field(&ended, 0, 4, WIRE_SUB_END_SLOW, "sub_end reason");
+	expect_field(&pushed, 9, 4, 1, "sub_events count");
+
+	write_input("subscribe", sub.buf, sub.len);
+	write_input("subscribe-all-now", sub_all.buf, sub_all.len);
+	write_input("credit", credit.buf, credit.len);
+	write_input("unsubscribe", unsub.buf, unsub.len);
+	write_input("sub-events", pushed.buf, pushed.len);
+	write_input("sub-live", live.buf, live.len);
+	write_input("sub-end", ended.buf, ended.len);
+	{
+		struct frame requests[] = { sub, sub_all, credit, unsub };
+		struct frame replies[] = { pushed, live, pushed, ended };
+
+		write_stream("sub-requests", requests,
+			     sizeof requests / sizeof requests[0]);
+		write_stream("sub-replies", replies,
+			     sizeof replies / sizeof replies[0]);
+	}
+	write_patched("subscribe-kind-3", &sub, 0, 1, 3);
+	write_patched("subscribe-from-kind-2", &sub, 1, 1, 2);
+	write_patched("subscribe-target-long", &sub, 10, 2, 0xffff);
+	write_patched("credit-0", &credit, 0, 4, 0);
+	write_resized("unsubscribe-with-body", &unsub, 1);
+	write_resized("sub-live-short", &live, 15);
+	write_resized("sub-live-trailing-byte", &live, 17);
+	write_patched("sub-end-reason-0", &ended, 0, 4, 0);
+	write_patched("sub-end-reason-5", &ended, 0, 4, 5);
+	write_patched("sub-events-count-huge", &pushed, 9, 4, UINT32_MAX);
+	write_patched("sub-events-count-0", &pushed, 9, 4, 0);
+	{
+		struct frame all_frames[] = { sub,  sub_all, credit, unsub,
+					      live, pushed,  ended };
+
+		for (size_t i = 0; i < sizeof all_frames / sizeof all_frames[0];
+		     i++)
+			for (cut = 0;
+			     cut + WIRE_HEADER_BYTES < all_frames[i].len; cut++)
+				pack_cut(&p, &all_frames[i], cut);
+		pack_flush(&p);
+		for (size_t i = 0; i < sizeof all_frames / sizeof all_frames[0];
+		     i++)
+			free(all_frames[i].buf);
+	}
+	wire_buf_close(&b);
+}
+
 static void gen_corpus(void)
 {
 	struct frames f;
@@ -808,6 +914,7 @@ static void gen_corpus(void)
 		pack_flush(&p);
 	}
 	gen_walk_cuts();
+	gen_subscriptions();
 
 	free(f.append.buf);
 	free(f.append_min.buf);

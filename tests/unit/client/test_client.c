@@ -1,8 +1,9 @@
 /* Unit tests of libcairn that need no cluster: UUIDs, seed lists, error
  * texts, deadlines against an address where nothing listens, and the
  * retry rules (redirects, lost connections, UNAVAILABLE, stale sequences,
- * conflicts, close) against a fake single-connection server written here
- * with plain sockets and the wire codec. Ports: 21150..21189. */
+ * conflicts, close) and subscriptions (resume, credit, refusal) against a
+ * fake single-connection server written here with plain sockets and the
+ * wire codec. Ports: 21150..21189, and 23480..23489 for subscriptions. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -1034,10 +1035,414 @@ static void read_stream_returns_a_page_that_owns_its_bytes(void **state)
 	cairn_page_free(&page); /* twice is harmless */
 }
 
+/* ------------------------------------------------------------------------
+ * Subscriptions (fake node on ports 23480..23489)
+ * ------------------------------------------------------------------------ */
+
+/* What the fake saw of subscriptions. */
+static struct {
+	pthread_mutex_t mu;
+	uint64_t from[8];     /* each SUBSCRIBE's from */
+	uint8_t from_kind[8]; /* and from_kind */
+	uint32_t credit[8];   /* and initial credit */
+	int n_subscribes;
+	uint64_t credit_granted; /* sum of CREDIT frames */
+	int n_unsubscribes;
+} subseen = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void push_events(int fd, uint64_t id, uint64_t first, uint64_t last,
+			uint64_t next)
+{
+	struct wire_events_writer w;
+	struct wire_event e;
+	struct wire_buf b;
+
+	wire_buf_init(&b);
+	CHECK(wire_sub_events_begin(&b, id, &w) == 0);
+	for (uint64_t p = first; p <= last; p++) {
+		memset(&e, 0, sizeof e);
+		e.position = p;
+		e.version = p;
+		e.stream.p = (const uint8_t *)"s-1";
+		e.stream.len = 3;
+		memset(e.id, (int)p, 16);
+		e.type.p = (const uint8_t *)"t";
+		e.type.len = 1;
+		CHECK(wire_events_add(&b, &w, &e) == 0);
+	}
+	wire_events_end(&b, &w, next, false);
+	send_buf(fd, &b);
+}
+
+static void push_live(int fd, uint64_t id, uint64_t next, uint64_t last)
+{
+	struct wire_buf b;
+
+	wire_buf_init(&b);
+	CHECK(wire_encode_sub_live(&b, id, next, last) == 0);
+	send_buf(fd, &b);
+}
+
+/* Records SUBSCRIBE, CREDIT and UNSUBSCRIBE; returns the SUBSCRIBE's
+ * ordinal, or -1 for the others. */
+static int record_sub(const struct wire_header *h, const uint8_t *body)
+{
+	struct wire_subscribe s;
+	uint32_t n;
+	int k = -1;
+
+	pthread_mutex_lock(&subseen.mu);
+	if (h->type == WIRE_SUBSCRIBE) {
+		CHECK(wire_decode_subscribe(body, h->body_len, &s) == 0);
+		CHECK(subseen.n_subscribes < 8);
+		k = subseen.n_subscribes++;
+		subseen.from[k] = s.from;
+		subseen.from_kind[k] = s.from_kind;
+		subseen.credit[k] = s.credit;
+	} else if (h->type == WIRE_CREDIT) {
+		CHECK(wire_decode_credit(body, h->body_len, &n) == 0);
+		subseen.credit_granted += n;
+	} else {
+		CHECK(h->type == WIRE_UNSUBSCRIBE);
+		subseen.n_unsubscribes++;
+	}
+	pthread_mutex_unlock(&subseen.mu);
+	return k;
+}
+
+static void subseen_reset(void)
+{
+	pthread_mutex_lock(&subseen.mu);
+	subseen.n_subscribes = 0;
+	subseen.credit_granted = 0;
+	subseen.n_unsubscribes = 0;
+	pthread_mutex_unlock(&subseen.mu);
+}
+
+/* First connection: events 1..3, then the connection drops. Second: 3
+ * again (a node must not, the client must drop it), 4, 5, LIVE. */
+static int script_sub_drop(struct fake *f, int fd, const struct wire_header *h,
+			   const uint8_t *body, int n)
+{
+	int k = record_sub(h, body);
+
+	(void)f;
+	(void)n;
+	if (k == 0) {
+		push_events(fd, h->request_id, 1, 3, 4);
+		return FAKE_CLOSE;
+	}
+	if (k == 1) {
+		push_events(fd, h->request_id, 3, 5, 6);
+		push_live(fd, h->request_id, 6, 5);
+	}
+	return FAKE_KEEP;
+}
+
+static int take_item(struct cairn_subscription *sub,
+		     struct cairn_sub_item *item)
+{
+	struct cairn_error err;
+	uint64_t deadline = now_ms() + 10000;
+	int rv;
+
+	do {
+		rv = cairn_subscription_next(sub, 200, item, &err);
+	} while (rv == CAIRN_ETIMEOUT && now_ms() < deadline);
+	return rv;
+}
+
+static void subscription_resumes_after_a_lost_connection_without_duplicates(
+	void **state)
+{
+	struct cairn_subscribe_options o = { .kind = CAIRN_SUB_ALL };
+	struct cairn_subscription *sub;
+	struct cairn_sub_item item;
+	struct cairn_error err;
+	struct fake f;
+	cairn_client *c;
+
+	(void)state;
+	subseen_reset();
+	fake_start(&f, 23480, script_sub_drop, NULL);
+	c = open_client("127.0.0.1:23480", 5000, false);
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err), 0);
+	for (uint64_t p = 1; p <= 5; p++) {
+		assert_int_equal(take_item(sub, &item), 0);
+		assert_int_equal(item.what, CAIRN_SUB_EVENTS);
+		assert_int_equal(item.event.position, p);
+		assert_int_equal(item.next, p + 1);
+		assert_int_equal(item.event.id[0], p);
+	}
+	assert_int_equal(take_item(sub, &item), 0);
+	assert_int_equal(item.what, CAIRN_SUB_LIVE);
+	assert_int_equal(item.next, 6);
+	pthread_mutex_lock(&subseen.mu);
+	assert_int_equal(subseen.n_subscribes, 2);
+	assert_int_equal(subseen.from_kind[0], WIRE_SUB_FROM_POSITION);
+	assert_int_equal(subseen.from[0], 1);
+	assert_int_equal(subseen.from[1], 4); /* after the last delivered */
+	assert_int_equal(subseen.credit[0], 1024);
+	pthread_mutex_unlock(&subseen.mu);
+	cairn_subscription_close(sub);
+	cairn_close(c);
+	fake_stop(&f);
+}
+
+/* Pushes as many events as the initial credit allows, then whatever each
+ * CREDIT grants. */
+static int script_sub_credit(struct fake *f, int fd,
+			     const struct wire_header *h, const uint8_t *body,
+			     int n)
+{
+	static uint64_t sent;
+	int k = record_sub(h, body);
+
+	(void)f;
+	(void)n;
+	if (k == 0) {
+		sent = subseen.credit[0];
+		push_events(fd, h->request_id, 1, sent, sent + 1);
+	} else if (h->type == WIRE_CREDIT) {
+		uint32_t more;
+
+		CHECK(wire_decode_credit(body, h->body_len, &more) == 0);
+		push_events(fd, h->request_id, sent + 1, sent + more,
+			    sent + more + 1);
+		sent += more;
+	}
+	return FAKE_KEEP;
+}
+
+static void subscription_grants_credit_as_the_application_consumes(void **state)
+{
+	struct cairn_subscribe_options o = { .kind = CAIRN_SUB_STREAM,
+					     .target = "s-1",
+					     .window = 4 };
+	struct cairn_subscription *sub;
+	struct cairn_sub_item item;
+	struct cairn_error err;
+	struct fake f;
+	cairn_client *c;
+	uint64_t deadline;
+
+	(void)state;
+	subseen_reset();
+	fake_start(&f, 23481, script_sub_credit, NULL);
+	c = open_client("127.0.0.1:23481", 5000, false);
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err), 0);
+	/* Twelve events through a window of four: only possible when the
+	 * library grants credit back as they are taken. */
+	for (uint64_t v = 1; v <= 12; v++) {
+		assert_int_equal(take_item(sub, &item), 0);
+		assert_int_equal(item.event.version, v);
+	}
+	deadline = now_ms() + 5000;
+	for (;;) {
+		uint64_t granted;
+
+		pthread_mutex_lock(&subseen.mu);
+		granted = subseen.credit_granted;
+		pthread_mutex_unlock(&subseen.mu);
+		/* The window never grows: at most 4 ahead of what was
+		 * taken. */
+		assert_true(granted + 4 <= 12 + 4);
+		if (granted >= 8)
+			break;
+		assert_true(now_ms() < deadline);
+		usleep(10000);
+	}
+	pthread_mutex_lock(&subseen.mu);
+	assert_int_equal(subseen.credit[0], 4);
+	assert_int_equal(subseen.n_subscribes, 1);
+	pthread_mutex_unlock(&subseen.mu);
+	cairn_subscription_close(sub);
+	deadline = now_ms() + 5000;
+	for (;;) {
+		int unsubs;
+
+		pthread_mutex_lock(&subseen.mu);
+		unsubs = subseen.n_unsubscribes;
+		pthread_mutex_unlock(&subseen.mu);
+		if (unsubs == 1)
+			break;
+		assert_true(now_ms() < deadline);
+		usleep(10000);
+	}
+	cairn_close(c);
+	fake_stop(&f);
+}
+
+static int script_sub_invalid(struct fake *f, int fd,
+			      const struct wire_header *h, const uint8_t *body,
+			      int n)
+{
+	(void)f;
+	(void)body;
+	(void)n;
+	if (h->type == WIRE_SUBSCRIBE)
+		reply_error(fd, h->request_id, WIRE_EINVALID, NULL,
+			    "invalid stream name", 0);
+	return FAKE_KEEP;
+}
+
+struct end_rec {
+	atomic_int what;   /* last update's what */
+	atomic_int status; /* END's status */
+};
+
+static void end_cb(void *arg, const struct cairn_sub_update *u)
+{
+	struct end_rec *r = arg;
+
+	atomic_store(&r->status, u->status);
+	atomic_store(&r->what, u->what);
+}
+
+static void refused_subscription_ends_with_the_nodes_error(void **state)
+{
+	struct cairn_subscribe_options o = { .kind = CAIRN_SUB_STREAM,
+					     .target = "bad" };
+	struct cairn_subscription *sub;
+	struct cairn_sub_item item;
+	struct cairn_error err;
+	struct end_rec rec = { 0 };
+	struct fake f;
+	cairn_client *c;
+	uint64_t deadline;
+
+	(void)state;
+	fake_start(&f, 23482, script_sub_invalid, NULL);
+	c = open_client("127.0.0.1:23482", 5000, false);
+	/* Iterator: the error comes from next, and stays. */
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err), 0);
+	assert_int_equal(take_item(sub, &item), CAIRN_EINVALID);
+	assert_int_equal(cairn_subscription_next(sub, 0, &item, &err),
+			 CAIRN_EINVALID);
+	assert_non_null(strstr(err.message, "invalid stream name"));
+	cairn_subscription_close(sub);
+	/* Callback: one END with the error. */
+	assert_int_equal(cairn_subscribe(c, &o, end_cb, &rec, &sub, &err), 0);
+	deadline = now_ms() + 5000;
+	while (atomic_load(&rec.what) != CAIRN_SUB_END) {
+		assert_true(now_ms() < deadline);
+		usleep(10000);
+	}
+	assert_int_equal(atomic_load(&rec.status), CAIRN_EINVALID);
+	cairn_subscription_close(sub);
+	cairn_close(c);
+	fake_stop(&f);
+}
+
+struct closing_rec {
+	_Atomic(struct cairn_subscription *) sub;
+	atomic_int updates;
+};
+
+static void close_in_cb(void *arg, const struct cairn_sub_update *u)
+{
+	struct closing_rec *r = arg;
+	struct cairn_subscription *sub;
+
+	(void)u;
+	atomic_fetch_add(&r->updates, 1);
+	/* The callback may run before cairn_subscribe has returned. */
+	while ((sub = atomic_load(&r->sub)) == NULL)
+		;
+	cairn_subscription_close(sub);
+}
+
+static void subscription_closed_from_its_callback_gets_no_more_updates(
+	void **state)
+{
+	struct cairn_subscribe_options o = { .kind = CAIRN_SUB_ALL,
+					     .window = 4 };
+	struct cairn_subscription *sub;
+	struct closing_rec rec;
+	struct cairn_error err;
+	struct fake f;
+	cairn_client *c;
+	uint64_t deadline;
+
+	(void)state;
+	subseen_reset();
+	atomic_store(&rec.sub, NULL);
+	atomic_store(&rec.updates, 0);
+	fake_start(&f, 23484, script_sub_credit, NULL);
+	c = open_client("127.0.0.1:23484", 5000, false);
+	assert_int_equal(cairn_subscribe(c, &o, close_in_cb, &rec, &sub, &err),
+			 0);
+	atomic_store(&rec.sub, sub);
+	deadline = now_ms() + 5000;
+	for (;;) {
+		int unsubs;
+
+		pthread_mutex_lock(&subseen.mu);
+		unsubs = subseen.n_unsubscribes;
+		pthread_mutex_unlock(&subseen.mu);
+		if (unsubs == 1)
+			break;
+		assert_true(now_ms() < deadline);
+		usleep(10000);
+	}
+	assert_int_equal(atomic_load(&rec.updates), 1);
+	cairn_close(c);
+	assert_int_equal(atomic_load(&rec.updates), 1);
+	fake_stop(&f);
+}
+
+static void subscribe_rejects_bad_options_and_unreachable_nodes(void **state)
+{
+	struct cairn_subscribe_options o;
+	struct cairn_subscription *sub;
+	struct cairn_sub_item item;
+	struct cairn_error err;
+	cairn_client *c;
+	uint64_t start;
+
+	(void)state;
+	c = open_client("127.0.0.1:23483", 600, false);
+	memset(&o, 0, sizeof o);
+	o.kind = 7;
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err),
+			 CAIRN_EARG);
+	o.kind = CAIRN_SUB_ALL;
+	o.target = "x";
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err),
+			 CAIRN_EARG);
+	o.kind = CAIRN_SUB_STREAM;
+	o.target = NULL;
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err),
+			 CAIRN_EARG);
+	o.target = "s";
+	o.window = 70000;
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err),
+			 CAIRN_EARG);
+	/* Nothing listens: the subscription ends once the client's deadline
+	 * passes without a node accepting it. */
+	o.window = 0;
+	start = now_ms();
+	assert_int_equal(cairn_subscribe(c, &o, NULL, NULL, &sub, &err), 0);
+	assert_int_equal(take_item(sub, &item), CAIRN_ECONNECT);
+	assert_true(now_ms() - start < 5000);
+	cairn_subscription_close(sub);
+	cairn_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(uuid_format_parse_round_trip),
+		cmocka_unit_test(
+			subscription_resumes_after_a_lost_connection_without_duplicates),
+		cmocka_unit_test(
+			subscription_grants_credit_as_the_application_consumes),
+		cmocka_unit_test(
+			refused_subscription_ends_with_the_nodes_error),
+		cmocka_unit_test(
+			subscribe_rejects_bad_options_and_unreachable_nodes),
+		cmocka_unit_test(
+			subscription_closed_from_its_callback_gets_no_more_updates),
 		cmocka_unit_test(uuid_is_version_4_with_rfc4122_variant),
 		cmocka_unit_test(uuid_parse_rejects_malformed_text),
 		cmocka_unit_test(open_rejects_malformed_seed_lists),

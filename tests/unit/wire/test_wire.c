@@ -10,6 +10,7 @@
  *              from its 16 bytes alone;
  *   events     the EVENTS writer builds pages the node can stop at
  *              WIRE_READ_BYTES_MAX, after other frames in the same buffer;
+ *              SUB_EVENTS pushes share its body;
  *   buf        the output buffer, the encoders' refusals (nothing
  *              appended), out-of-memory paths, the error text's truncation.
  *
@@ -320,6 +321,44 @@ static int decode_any(unsigned type, const void *body, size_t len)
 		rv = wire_decode_error(copy, len, &e);
 		break;
 	}
+	case WIRE_SUBSCRIBE: {
+		struct wire_subscribe s;
+
+		rv = wire_decode_subscribe(copy, len, &s);
+		break;
+	}
+	case WIRE_CREDIT: {
+		uint32_t n;
+
+		rv = wire_decode_credit(copy, len, &n);
+		break;
+	}
+	case WIRE_UNSUBSCRIBE:
+		rv = wire_decode_unsubscribe(copy, len);
+		break;
+	case WIRE_SUB_EVENTS: {
+		struct wire_events_reader r;
+		struct wire_event e;
+
+		rv = wire_events_open(copy, len, &r);
+		if (rv == WIRE_OK)
+			while (wire_events_next(&r, &e))
+				;
+		break;
+	}
+	case WIRE_SUB_LIVE: {
+		uint64_t next;
+		uint64_t last;
+
+		rv = wire_decode_sub_live(copy, len, &next, &last);
+		break;
+	}
+	case WIRE_SUB_END: {
+		struct wire_sub_end e;
+
+		rv = wire_decode_sub_end(copy, len, &e);
+		break;
+	}
 	default:
 		fail_msg("no decoder for type %#x", type);
 		rv = -1;
@@ -540,7 +579,7 @@ struct sample {
 	size_t len; /* its frame's length */
 };
 
-#define N_SAMPLES 13
+#define N_SAMPLES 20
 
 static void samples_encode(struct wire_buf *b, struct sample s[N_SAMPLES])
 {
@@ -567,6 +606,14 @@ static void samples_encode(struct wire_buf *b, struct sample s[N_SAMPLES])
 	struct wire_status st;
 	struct wire_err err = { WIRE_ENOT_LEADER, 0, 0, str("10.0.0.1:7001"),
 				str("not the leader; try 10.0.0.1:7001") };
+	struct wire_subscribe sub_stream = {
+		WIRE_SUB_STREAM, WIRE_SUB_FROM_POSITION, 7,
+		str("order-17"), str("OrderPaid"),       1024
+	};
+	struct wire_subscribe sub_all = { WIRE_SUB_ALL, WIRE_SUB_FROM_NOW, 0,
+					  str(""),      str(""),           0 };
+	struct wire_sub_end sub_end = { WIRE_SUB_END_SLOW, 104,
+					str("slow consumer") };
 	int n = 0;
 	int i;
 
@@ -614,6 +661,20 @@ static void samples_encode(struct wire_buf *b, struct sample s[N_SAMPLES])
 	s[n].len = b->len - s[n].off;
 	n++;
 	SAMPLE(WIRE_APPEND_OK, wire_encode_append_ok(b, 13, false, 1, results));
+	SAMPLE(WIRE_SUBSCRIBE, wire_encode_subscribe(b, 14, &sub_stream));
+	SAMPLE(WIRE_SUBSCRIBE, wire_encode_subscribe(b, 15, &sub_all));
+	SAMPLE(WIRE_CREDIT, wire_encode_credit(b, 14, 512));
+	SAMPLE(WIRE_UNSUBSCRIBE, wire_encode_unsubscribe(b, 14));
+	SAMPLE(WIRE_SUB_LIVE, wire_encode_sub_live(b, 14, 104, 103));
+	SAMPLE(WIRE_SUB_END, wire_encode_sub_end(b, 14, &sub_end));
+	s[n].type = WIRE_SUB_EVENTS;
+	s[n].off = b->len;
+	assert_int_equal(wire_sub_events_begin(b, 14, &w), WIRE_OK);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(wire_events_add(b, &w, &ev[i]), WIRE_OK);
+	wire_events_end(b, &w, 103, true);
+	s[n].len = b->len - s[n].off;
+	n++;
 #undef SAMPLE
 	assert_int_equal(n, N_SAMPLES);
 }
@@ -1128,9 +1189,12 @@ static void type_names_cover_every_type_and_requests_have_the_high_bit_clear(
 	void **state)
 {
 	static const unsigned types[] = {
-		WIRE_APPEND,    WIRE_READ_STREAM, WIRE_READ_ALL, WIRE_HEAD,
-		WIRE_STATUS,    WIRE_APPEND_OK,   WIRE_EVENTS,   WIRE_HEAD_OK,
-		WIRE_STATUS_OK, WIRE_ERROR,
+		WIRE_APPEND,     WIRE_READ_STREAM, WIRE_READ_ALL,
+		WIRE_HEAD,       WIRE_STATUS,      WIRE_SUBSCRIBE,
+		WIRE_CREDIT,     WIRE_UNSUBSCRIBE, WIRE_APPEND_OK,
+		WIRE_EVENTS,     WIRE_HEAD_OK,     WIRE_STATUS_OK,
+		WIRE_SUB_EVENTS, WIRE_SUB_LIVE,    WIRE_SUB_END,
+		WIRE_ERROR,
 	};
 	size_t i;
 	unsigned t;
@@ -1150,7 +1214,10 @@ static void type_names_cover_every_type_and_requests_have_the_high_bit_clear(
 	assert_int_equal(named, sizeof types / sizeof types[0]);
 	assert_false(wire_type_is_request(0));
 	assert_false(wire_type_is_request(0x06));
+	assert_false(wire_type_is_request(0x13));
 	assert_false(wire_type_is_request(0x102));
+	assert_string_equal(wire_type_name(WIRE_SUBSCRIBE), "SUBSCRIBE");
+	assert_string_equal(wire_type_name(WIRE_SUB_END), "SUB_END");
 }
 
 static void strerror_has_a_message_for_every_code(void **state)
@@ -2420,6 +2487,282 @@ static void encoders_out_of_memory_leave_the_buffer_unchanged(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * Subscriptions: SUBSCRIBE, CREDIT, UNSUBSCRIBE, SUB_EVENTS, SUB_LIVE,
+ * SUB_END
+ * ------------------------------------------------------------------------ */
+
+static void subscription_messages_round_trip_every_field(void **state)
+{
+	struct wire_subscribe in = { WIRE_SUB_CATEGORY,  WIRE_SUB_FROM_POSITION,
+				     UINT64_MAX,         str("order"),
+				     str("OrderPlaced"), UINT32_MAX };
+	struct wire_subscribe out;
+	struct wire_sub_end end_in = { WIRE_SUB_END_SHUTDOWN, 42,
+				       str("node shutting down") };
+	struct wire_sub_end end_out;
+	struct wire_events_writer w;
+	struct wire_events_reader r;
+	struct wire_event ev[3];
+	struct wire_event e;
+	struct wire_buf b;
+	uint8_t *body;
+	size_t len;
+	uint64_t next;
+	uint64_t last;
+	uint32_t credit;
+
+	(void)state;
+	wire_buf_init(&b);
+	assert_int_equal(wire_encode_subscribe(&b, 77, &in), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUBSCRIBE, 77, &len);
+	assert_int_equal(wire_decode_subscribe(body, len, &out), WIRE_OK);
+	assert_int_equal(out.kind, in.kind);
+	assert_int_equal(out.from_kind, in.from_kind);
+	assert_true(out.from == in.from);
+	assert_wire_bytes(out.target, in.target);
+	assert_wire_bytes(out.type, in.type);
+	assert_int_equal(out.credit, in.credit);
+	free(body);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_credit(&b, 77, 3), WIRE_OK);
+	body = only_frame_body(&b, WIRE_CREDIT, 77, &len);
+	assert_int_equal(wire_decode_credit(body, len, &credit), WIRE_OK);
+	assert_int_equal(credit, 3);
+	free(body);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_unsubscribe(&b, 77), WIRE_OK);
+	body = only_frame_body(&b, WIRE_UNSUBSCRIBE, 77, &len);
+	assert_int_equal(len, 0);
+	assert_int_equal(wire_decode_unsubscribe(body, len), WIRE_OK);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_sub_live(&b, 77, 9, UINT64_MAX), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUB_LIVE, 77, &len);
+	assert_int_equal(wire_decode_sub_live(body, len, &next, &last),
+			 WIRE_OK);
+	assert_int_equal(next, 9);
+	assert_true(last == UINT64_MAX);
+	free(body);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_sub_end(&b, 77, &end_in), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUB_END, 77, &len);
+	assert_int_equal(wire_decode_sub_end(body, len, &end_out), WIRE_OK);
+	assert_int_equal(end_out.reason, end_in.reason);
+	assert_int_equal(end_out.next, 42);
+	assert_wire_bytes(end_out.message, end_in.message);
+	free(body);
+
+	wire_buf_reset(&b);
+	sample_events_make(ev);
+	assert_int_equal(wire_sub_events_begin(&b, 77, &w), WIRE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wire_events_add(&b, &w, &ev[i]), WIRE_OK);
+	wire_events_end(&b, &w, 1000, false);
+	body = only_frame_body(&b, WIRE_SUB_EVENTS, 77, &len);
+	assert_int_equal(wire_events_open(body, len, &r), WIRE_OK);
+	assert_int_equal(r.count, 3);
+	assert_int_equal(r.next, 1000);
+	assert_false(r.end);
+	for (int i = 0; i < 3; i++) {
+		assert_true(wire_events_next(&r, &e));
+		assert_event_equal(&e, &ev[i]);
+	}
+	assert_false(wire_events_next(&r, &e));
+	free(body);
+	wire_buf_close(&b);
+}
+
+static void subscription_bodies_match_the_documented_layout(void **state)
+{
+	struct wire_subscribe s = { WIRE_SUB_STREAM,
+				    WIRE_SUB_FROM_POSITION,
+				    5,
+				    str("order-17"),
+				    str("Paid"),
+				    1024 };
+	struct wire_sub_end e = { WIRE_SUB_END_SLOW, 104, str("slow") };
+	struct tb t = { 0 };
+	struct wire_buf b;
+	uint8_t *body;
+	size_t len;
+
+	(void)state;
+	wire_buf_init(&b);
+	/* SUBSCRIBE: kind, from_kind, from, target, type, credit. */
+	tb_u8(&t, 1);
+	tb_u8(&t, 0);
+	tb_u64(&t, 5);
+	tb_str16(&t, "order-17");
+	tb_str16(&t, "Paid");
+	tb_u32(&t, 1024);
+	assert_int_equal(wire_encode_subscribe(&b, 1, &s), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUBSCRIBE, 1, &len);
+	assert_int_equal(len, t.len);
+	assert_memory_equal(body, t.p, t.len);
+	free(body);
+
+	/* CREDIT: u32 events. */
+	t.len = 0;
+	wire_buf_reset(&b);
+	tb_u32(&t, 0x01020304);
+	assert_int_equal(wire_encode_credit(&b, 2, 0x01020304), WIRE_OK);
+	body = only_frame_body(&b, WIRE_CREDIT, 2, &len);
+	assert_int_equal(len, 4);
+	assert_memory_equal(body, t.p, t.len);
+	free(body);
+
+	/* SUB_LIVE: u64 next, u64 last_position. */
+	t.len = 0;
+	wire_buf_reset(&b);
+	tb_u64(&t, 104);
+	tb_u64(&t, 103);
+	assert_int_equal(wire_encode_sub_live(&b, 3, 104, 103), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUB_LIVE, 3, &len);
+	assert_int_equal(len, 16);
+	assert_memory_equal(body, t.p, t.len);
+	free(body);
+
+	/* SUB_END: u32 reason, u64 next, str16 message. */
+	t.len = 0;
+	wire_buf_reset(&b);
+	tb_u32(&t, 2);
+	tb_u64(&t, 104);
+	tb_str16(&t, "slow");
+	assert_int_equal(wire_encode_sub_end(&b, 4, &e), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUB_END, 4, &len);
+	assert_int_equal(len, t.len);
+	assert_memory_equal(body, t.p, t.len);
+	free(body);
+
+	/* The type numbers are the protocol's. */
+	assert_int_equal(WIRE_SUBSCRIBE, 0x10);
+	assert_int_equal(WIRE_CREDIT, 0x11);
+	assert_int_equal(WIRE_UNSUBSCRIBE, 0x12);
+	assert_int_equal(WIRE_SUB_EVENTS, 0x90);
+	assert_int_equal(WIRE_SUB_LIVE, 0x91);
+	assert_int_equal(WIRE_SUB_END, 0x92);
+	tb_free(&t);
+	wire_buf_close(&b);
+}
+
+static void subscription_enums_and_zero_credit_are_rejected(void **state)
+{
+	struct wire_subscribe s = { WIRE_SUB_ALL, WIRE_SUB_FROM_NOW, 0,
+				    str(""),      str(""),           1 };
+	struct wire_sub_end e = { WIRE_SUB_END_INTERNAL, 0, str("") };
+	struct tb t = { 0 };
+	struct wire_buf b;
+
+	(void)state;
+	/* SUBSCRIBE kind (offset 0): 0..2; from_kind (offset 1): 0..1. */
+	tb_u8(&t, 0);
+	tb_u8(&t, 0);
+	tb_u64(&t, 0);
+	tb_str16(&t, "");
+	tb_str16(&t, "");
+	tb_u32(&t, 0);
+	assert_enum_field(WIRE_SUBSCRIBE, &t, 0, 2, 3);
+	assert_enum_field(WIRE_SUBSCRIBE, &t, 1, 1, 2);
+	/* SUB_END reason (u32 at 0): 1..4. */
+	t.len = 0;
+	tb_u32(&t, 1);
+	tb_u64(&t, 0);
+	tb_str16(&t, "");
+	assert_int_equal(decode_patched(WIRE_SUB_END, &t, 0, 4), WIRE_OK);
+	assert_int_equal(decode_patched(WIRE_SUB_END, &t, 0, 0),
+			 WIRE_DECODE_MALFORMED);
+	assert_int_equal(decode_patched(WIRE_SUB_END, &t, 0, 5),
+			 WIRE_DECODE_MALFORMED);
+	assert_int_equal(decode_patched(WIRE_SUB_END, &t, 3, 1),
+			 WIRE_DECODE_MALFORMED); /* reason 2^24 + 1 */
+	/* CREDIT of 0 events. */
+	t.len = 0;
+	tb_u32(&t, 0);
+	assert_int_equal(decode_any(WIRE_CREDIT, t.p, t.len),
+			 WIRE_DECODE_MALFORMED);
+	/* UNSUBSCRIBE with a body. */
+	assert_int_equal(decode_any(WIRE_UNSUBSCRIBE, t.p, 1),
+			 WIRE_DECODE_MALFORMED);
+
+	/* The encoders refuse the same, appending nothing. */
+	wire_buf_init(&b);
+	s.kind = 3;
+	assert_int_equal(wire_encode_subscribe(&b, 1, &s), WIRE_ENCODE_INVALID);
+	s.kind = WIRE_SUB_ALL;
+	s.from_kind = 2;
+	assert_int_equal(wire_encode_subscribe(&b, 1, &s), WIRE_ENCODE_INVALID);
+	assert_int_equal(wire_encode_credit(&b, 1, 0), WIRE_ENCODE_INVALID);
+	e.reason = 0;
+	assert_int_equal(wire_encode_sub_end(&b, 1, &e), WIRE_ENCODE_INVALID);
+	e.reason = 5;
+	assert_int_equal(wire_encode_sub_end(&b, 1, &e), WIRE_ENCODE_INVALID);
+	assert_int_equal(b.len, 0);
+	wire_buf_close(&b);
+	tb_free(&t);
+}
+
+static void subscription_strings_and_counts_over_their_limits_are_refused(
+	void **state)
+{
+	struct wire_subscribe s = {
+		WIRE_SUB_STREAM, 0, 0, str("s"), str(""), 1
+	};
+	struct wire_sub_end e = { WIRE_SUB_END_SLOW, 0, str("") };
+	struct wire_sub_end out;
+	struct wire_events_reader r;
+	struct tb t = { 0 };
+	struct wire_buf b;
+	char *big = malloc(70000);
+	uint8_t *body;
+	size_t len;
+	double start = now_s();
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'a', 70000);
+	wire_buf_init(&b);
+	/* A str16 holds at most 65,535 bytes. */
+	s.target = bytes(big, 65536);
+	assert_int_equal(wire_encode_subscribe(&b, 1, &s),
+			 WIRE_ENCODE_TOO_LARGE);
+	s.target = str("s");
+	s.type = bytes(big, 65536);
+	assert_int_equal(wire_encode_subscribe(&b, 1, &s),
+			 WIRE_ENCODE_TOO_LARGE);
+	assert_int_equal(b.len, 0);
+	/* A SUB_END message over WIRE_STRING_MAX is cut to it... */
+	e.message = bytes(big, WIRE_STRING_MAX + 100);
+	assert_int_equal(wire_encode_sub_end(&b, 1, &e), WIRE_OK);
+	body = only_frame_body(&b, WIRE_SUB_END, 1, &len);
+	assert_int_equal(wire_decode_sub_end(body, len, &out), WIRE_OK);
+	assert_int_equal(out.message.len, WIRE_STRING_MAX);
+	free(body);
+	/* ... and a decoder refuses a longer one. */
+	tb_u32(&t, 1);
+	tb_u64(&t, 0);
+	tb_u16(&t, WIRE_STRING_MAX + 1);
+	tb_fill(&t, 'a', WIRE_STRING_MAX + 1);
+	assert_int_equal(decode_any(WIRE_SUB_END, t.p, t.len),
+			 WIRE_DECODE_MALFORMED);
+	/* A SUB_EVENTS count far above what its bytes hold. */
+	t.len = 0;
+	tb_u64(&t, 1);
+	tb_u8(&t, 0);
+	tb_u32(&t, UINT32_MAX);
+	tb_fill(&t, 0, 87);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(wire_events_open(t.p, t.len, &r),
+				 WIRE_DECODE_MALFORMED);
+	assert_true(now_s() - start < 5.0);
+	free(big);
+	tb_free(&t);
+	wire_buf_close(&b);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static const struct CMUnitTest codec_tests[] = {
@@ -2437,6 +2780,8 @@ static const struct CMUnitTest codec_tests[] = {
 	cmocka_unit_test(
 		type_names_cover_every_type_and_requests_have_the_high_bit_clear),
 	cmocka_unit_test(strerror_has_a_message_for_every_code),
+	cmocka_unit_test(subscription_messages_round_trip_every_field),
+	cmocka_unit_test(subscription_bodies_match_the_documented_layout),
 };
 
 static const struct CMUnitTest malformed_tests[] = {
@@ -2458,6 +2803,9 @@ static const struct CMUnitTest malformed_tests[] = {
 	cmocka_unit_test(status_request_with_a_body_is_rejected),
 	cmocka_unit_test(length_fields_past_the_body_are_rejected),
 	cmocka_unit_test(append_decode_out_of_memory_leaves_nothing),
+	cmocka_unit_test(subscription_enums_and_zero_credit_are_rejected),
+	cmocka_unit_test(
+		subscription_strings_and_counts_over_their_limits_are_refused),
 };
 
 static const struct CMUnitTest events_tests[] = {
