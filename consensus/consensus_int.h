@@ -216,6 +216,10 @@ struct consensus_int {
 	unsigned handles_open;
 
 	/* State machine. */
+	struct raft *fsm_raft;        /* borrowed: the raft instance that runs
+				       * the FSM (fsm_bind); &raft unless a
+				       * simulation runs it under libraft's
+				       * fixture */
 	struct store_results results; /* the FSM's results slot */
 	unsigned in_raft;             /* >0 inside apply/snapshot/restore */
 	struct consensus_member members[CONSENSUS_MEMBERS_MAX]; /* by id */
@@ -275,7 +279,14 @@ struct consensus_int {
 };
 
 /* fsm.c */
+/* Sets up i->fsm (libraft's struct raft_fsm) to apply to i->store, run by
+ * i->raft. */
 void fsm_setup(struct consensus_int *i);
+/* Makes @r the raft instance that runs i->fsm instead of i->raft: apply
+ * takes each entry's index from raft_last_applied(r). For tests/sim, which
+ * runs the same FSM on the servers of libraft's fixture; call it after
+ * fsm_setup(), before @r starts. */
+void fsm_bind(struct consensus_int *i, struct raft *r);
 int members_load(struct consensus_int *i);
 const struct consensus_member *members_find(const struct consensus_int *i,
 					    uint64_t id);

@@ -2,7 +2,8 @@
  * every replica runs: apply hands append entries to store_apply() and
  * member entries to members_apply(); snapshot makes RocksDB durable and
  * returns a small manifest; restore checks that the store already holds
- * what a manifest describes. Used through libraft by consensus.c.
+ * what a manifest describes. Used through libraft by consensus.c, and by
+ * tests/sim, which runs it on libraft's fixture (fsm_bind()).
  *
  * The rules libraft imposes, and what this file does about them:
  * - apply is not told the entry's index: it is raft_last_applied() + 1;
@@ -35,7 +36,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 		     void **result)
 {
 	struct consensus_int *i = fsm->data;
-	raft_index index = raft_last_applied(&i->raft) + 1;
+	raft_index index = raft_last_applied(i->fsm_raft) + 1;
 	int rv;
 
 	i->in_raft++;
@@ -132,7 +133,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	manifest_encode(m, b->base);
 	log_info("snapshot_taken",
 		 "raft_index=%llu applied_index=%llu last_position=%llu",
-		 (unsigned long long)raft_last_applied(&i->raft),
+		 (unsigned long long)raft_last_applied(i->fsm_raft),
 		 (unsigned long long)m->applied_index,
 		 (unsigned long long)m->last_position);
 	free(m);
@@ -190,4 +191,10 @@ void fsm_setup(struct consensus_int *i)
 	i->fsm.apply = fsm_apply;
 	i->fsm.snapshot = fsm_snapshot;
 	i->fsm.restore = fsm_restore;
+	i->fsm_raft = &i->raft;
+}
+
+void fsm_bind(struct consensus_int *i, struct raft *r)
+{
+	i->fsm_raft = r;
 }

@@ -433,10 +433,33 @@ static bool table_update(struct consensus_int *i, const struct member_record *r)
 
 /* Whether a SET of @id to @r would change nothing or fit: a table that is
  * full takes no new ids. */
-static bool table_accepts(const struct consensus_int *i, uint64_t id)
+/* True when record @k (a set) fits the table as records 0..k-1 of the
+ * same entry (those still applied: op != 0) have changed it. */
+static bool entry_accepts(const struct consensus_int *i,
+			  const struct member_record *recs, unsigned k)
 {
-	return members_find(i, id) != NULL ||
-	       i->n_members < CONSENSUS_MEMBERS_MAX;
+	unsigned n = i->n_members;
+	bool present = members_find(i, recs[k].id) != NULL;
+
+	for (unsigned j = 0; j < k; j++) {
+		bool was = members_find(i, recs[j].id) != NULL;
+
+		if (recs[j].op == 0)
+			continue;
+		/* Present just before record j: as the last earlier record
+		 * of the same id left it, else as the table has it. */
+		for (unsigned q = 0; q < j; q++) {
+			if (recs[q].op != 0 && recs[q].id == recs[j].id)
+				was = recs[q].op == CONSENSUS_MEMBER_SET;
+		}
+		if (recs[j].op == CONSENSUS_MEMBER_SET && !was)
+			n++;
+		else if (recs[j].op != CONSENSUS_MEMBER_SET && was)
+			n--;
+		if (recs[j].id == recs[k].id)
+			present = recs[j].op == CONSENSUS_MEMBER_SET;
+	}
+	return present || n < CONSENSUS_MEMBERS_MAX;
 }
 
 struct load_ctx {
@@ -522,13 +545,15 @@ void members_apply(struct consensus_int *i, raft_index index, const void *buf,
 			 (unsigned long long)index, len);
 		n = 0;
 	}
-	/* Decide on the table as it is now, the same way everywhere: a set
-	 * of a new id into a full table is dropped. */
+	/* Decide on the table as this entry leaves it, record by record,
+	 * the same way everywhere: a set of a new id into a full table is
+	 * dropped. Ids the entry added or removed so far count, so one
+	 * entry cannot push the table past its bound. */
 	for (k = 0; k < n; k++) {
 		struct store_meta_op *op = &ops[n_ops];
 
 		if (recs[k].op == CONSENSUS_MEMBER_SET &&
-		    !table_accepts(i, recs[k].id)) {
+		    !entry_accepts(i, recs, k)) {
 			log_warn("member_table_full", "index=%llu id=%llu",
 				 (unsigned long long)index,
 				 (unsigned long long)recs[k].id);
