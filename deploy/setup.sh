@@ -6,7 +6,15 @@
 # Idempotent: when every package is present and libraft is new enough it
 # prints nothing and exits 0. It fails loudly when it cannot get libraft
 # 0.22 or newer. Used by the README test command, .ci/run and the container
-# image alike.
+# image alike:
+#
+#   deploy/setup.sh               everything to build and test (PACKAGES)
+#   deploy/setup.sh --build-only  only what building cairnd, libcairn and
+#                                 the CLI needs (BUILD_PACKAGES, libraft-dev):
+#                                 the image's builder stage
+#   deploy/setup.sh --runtime     only the shared libraries they run on, and
+#                                 curl for health checks (RUNTIME_PACKAGES,
+#                                 libraft0): the image's runtime stage
 set -eu
 
 LIBRAFT_MIN=0.22
@@ -14,8 +22,42 @@ BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
 
 PACKAGES="build-essential cmake pkg-config git
 librocksdb-dev libuv1-dev libcmocka-dev zlib1g-dev libjansson-dev
-libmicrohttpd-dev
-clang clang-format libfuzzer-14-dev libclang-rt-14-dev"
+libmicrohttpd-dev chromium nodejs
+clang clang-format libfuzzer-14-dev libclang-rt-14-dev
+docker-compose python3 python3-yaml systemd iproute2 curl
+nftables iptables libfaketime faketime"
+
+# Building only (a subset of PACKAGES; CMake also wants cmocka).
+BUILD_PACKAGES="build-essential cmake pkg-config
+librocksdb-dev libuv1-dev libcmocka-dev zlib1g-dev libjansson-dev
+libmicrohttpd-dev"
+
+# Running only: what cairnd, cairn and libcairn.so link, less libraft.
+RUNTIME_PACKAGES="librocksdb7.8 libuv1 zlib1g libjansson4 libmicrohttpd12
+curl"
+
+# The libraft package whose version is checked and, when too old or
+# missing, installed from bookworm-backports.
+RAFT_PACKAGE=libraft-dev
+
+case "${1:-}" in
+'') ;;
+--build-only)
+	PACKAGES=$BUILD_PACKAGES
+	;;
+--runtime)
+	PACKAGES=$RUNTIME_PACKAGES
+	RAFT_PACKAGE=libraft0
+	;;
+-h | --help)
+	sed -n '2,/^set -eu$/p' "$0" | sed -e '/^set -eu$/d' -e 's/^# \{0,1\}//'
+	exit 0
+	;;
+*)
+	echo "setup: unknown argument '$1' (try --help)" >&2
+	exit 2
+	;;
+esac
 
 die() {
 	echo "setup: $*" >&2
@@ -38,7 +80,7 @@ installed() {
 }
 
 raft_version() {
-	dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null || true
+	dpkg-query -W -f='${Version}' "$RAFT_PACKAGE" 2>/dev/null || true
 }
 
 raft_ok() {
@@ -71,7 +113,7 @@ if [ "$need_backports" -eq 1 ] && ! grep -rqs "bookworm-backports" \
 		sudo_ tee "$BACKPORTS_LIST" >/dev/null
 fi
 
-echo "setup: installing${missing:- libraft-dev}" >&2
+echo "setup: installing${missing:- $RAFT_PACKAGE}" >&2
 sudo_ $APT update >/dev/null || die "apt-get update failed"
 if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
@@ -81,14 +123,14 @@ fi
 if ! raft_ok; then
 	if [ "$need_backports" -eq 1 ]; then
 		sudo_ $APT install --no-install-recommends -t bookworm-backports \
-			libraft-dev >/dev/null ||
-			die "cannot install libraft-dev from bookworm-backports"
+			"$RAFT_PACKAGE" >/dev/null ||
+			die "cannot install $RAFT_PACKAGE from bookworm-backports"
 	else
-		sudo_ $APT install --no-install-recommends libraft-dev \
-			>/dev/null || die "cannot install libraft-dev"
+		sudo_ $APT install --no-install-recommends "$RAFT_PACKAGE" \
+			>/dev/null || die "cannot install $RAFT_PACKAGE"
 	fi
 fi
 
-raft_ok || die "libraft-dev is '$(raft_version)', need $LIBRAFT_MIN or newer" \
+raft_ok || die "$RAFT_PACKAGE is '$(raft_version)', need $LIBRAFT_MIN or newer" \
 	"(bookworm's own 0.15 loses data; use bookworm-backports)"
 echo "setup: done (libraft $(raft_version))" >&2
