@@ -413,7 +413,8 @@ static void results_link(struct store_results *r)
 static size_t head_key(uint8_t *key, const char *stream, size_t len)
 {
 	key[0] = VERSIONS_HEAD;
-	memcpy(key + 1, stream, len);
+	if (len > 0) /* listings start from an empty name, maybe NULL */
+		memcpy(key + 1, stream, len);
 	return 1 + len;
 }
 
