@@ -21,9 +21,11 @@
 #      reachable members and one leader; an append succeeds; with the HTTP
 #      gateway built, /health and /ready answer 200 on every node and
 #      /metrics serves exactly the metrics docs/operations.md lists;
-#   5. SIGKILL the leader: the two others elect a new one, and an append
+#   5. the preStop hook on the leader: it hands over and exits 0; the node
+#      restarts and rejoins;
+#   6. SIGKILL the leader: the two others elect a new one, and an append
 #      with the next expected version succeeds and reads back;
-#   6. SIGTERM the others: each exits 0.
+#   7. SIGTERM the others: each exits 0.
 #
 #   tests/deploy/run-cluster.sh compose|kubernetes
 #
@@ -246,6 +248,31 @@ if [ "$http" = 1 ]; then
 	fi
 	ok "/metrics serves the $(wc -l <"$tmp/metrics.served") metrics docs/operations.md lists"
 fi
+
+# The StatefulSet's preStop hook on the leader: it hands leadership over
+# (cairnd's SIGTERM path) and returns once cairnd has exited 0; the two
+# others have a new leader at once. Then the node comes back.
+eval "victim=\$pid$leader"
+CAIRN_PRESTOP_PID=$victim CAIRN_PRESTOP_WAIT_S=30 \
+	sh "$src/deploy/docker/prestop.sh" ||
+	fail "the preStop hook failed on node $leader"
+rc=0
+wait "$victim" || rc=$?
+[ "$rc" -eq 0 ] || fail "node $leader exited $rc after the preStop hook"
+pids=$(echo "$pids" | sed "s/ $victim\$//; s/ $victim / /")
+grep -q "event=leadership_transfer " "$tmp/node$leader.log" ||
+	fail "node $leader did not transfer leadership on its way out"
+rest=""
+for n in 1 2 3; do
+	[ "$n" = "$leader" ] && continue
+	rest="$rest${rest:+,}$(value "$n" CAIRN_CLIENT_ADDRESS)"
+done
+new=$(wait_leader "$rest" 2 "$leader") ||
+	fail "no new leader after the preStop hook on node $leader"
+ok "the preStop hook on leader node $leader handed over to node $new"
+start_node "$leader"
+leader=$(wait_leader "$seeds" 3 none) ||
+	fail "node $leader did not rejoin"
 
 eval "victim=\$pid$leader"
 kill -KILL "$victim"

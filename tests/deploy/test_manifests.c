@@ -868,6 +868,16 @@ static void dockerfile_runs_cairnd_as_cairn_with_a_data_volume(void **state)
 	assert_true(has_line(g.dockerfile,
 			     "COPY deploy/docker/entrypoint.sh "
 			     "/usr/local/bin/cairn-entrypoint"));
+	/* The StatefulSet's preStop hook is a file the image holds. */
+	assert_true(has_line(g.dockerfile,
+			     "COPY deploy/docker/prestop.sh "
+			     "/usr/local/bin/cairn-prestop"));
+	assert_string_equal(
+		json_string_value(json_array_get(
+			manifest_get(sts_container(),
+				     "lifecycle.preStop.exec.command"),
+			0)),
+		"/usr/local/bin/cairn-prestop");
 }
 
 static void dockerignore_leaves_out_builds_data_and_git(void **state)
