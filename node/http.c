@@ -300,6 +300,9 @@ static void set_json(struct http_req *r, unsigned status, json_t *v)
 /* A new error object {"error": {"code", "message", ...@extra}}; @extra
  * (an object or NULL) is taken. */
 static json_t *error_json(const char *code, json_t *extra, const char *fmt,
+			  va_list ap) __attribute__((format(printf, 3, 0)));
+
+static json_t *error_json(const char *code, json_t *extra, const char *fmt,
 			  va_list ap)
 {
 	char msg[512];
@@ -311,6 +314,10 @@ static json_t *error_json(const char *code, json_t *extra, const char *fmt,
 	json_object_set_new(e, "message", json_string(msg));
 	return json_pack("{s:o}", "error", e);
 }
+
+static void set_error_extra(struct http_req *r, unsigned status,
+			    const char *code, json_t *extra, const char *fmt,
+			    ...) __attribute__((format(printf, 5, 6)));
 
 static void set_error_extra(struct http_req *r, unsigned status,
 			    const char *code, json_t *extra, const char *fmt,
@@ -696,6 +703,9 @@ static json_t *batch_result(struct http_req *r, const struct http_batch *bt,
 	return json_pack("{s:I,s:b,s:o}", "seq", (json_int_t)bt->seq,
 			 "duplicate", duplicate, "positions", positions);
 }
+
+static json_t *make_error(const char *code, json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static json_t *make_error(const char *code, json_t *extra, const char *fmt, ...)
 {
@@ -1486,6 +1496,9 @@ static bool out_reserve(struct http_req *r, size_t n)
 }
 
 static bool out_printf(struct http_req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static bool out_printf(struct http_req *r, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -2181,6 +2194,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r);
 	*con_cls = NULL;
 }
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

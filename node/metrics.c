@@ -70,6 +70,9 @@ struct text {
 };
 
 static void put(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void put(struct text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
