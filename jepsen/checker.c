@@ -23,6 +23,19 @@
  *   follower-reads         what follower reads returned is in the final
  *                          log at the same positions
  *   follower-staleness     how far follower reads lagged (a report)
+ *   subscriptions-gapless  each subscriber's events, in the order
+ *                          received, are exactly the final log's
+ *                          positions (global log: 1, 2, 3, ...; a
+ *                          category: the positions of its streams)
+ *   subscriptions-no-duplicates  no position received twice or going back
+ *   subscriptions-match-log  every event received is the final log's at
+ *                          its position (id, stream, version) and matches
+ *                          the subscriber's filter
+ *   subscriptions-complete by the end each subscriber had received up to
+ *                          the final log's last position its filter
+ *                          matches (nothing unseen after the heal)
+ *   subscriptions-live     one live marker per subscription; a subscriber
+ *                          that received events went live
  *   node-logs              no assertion, abort, sanitizer report or
  *                          unexpected exit in node logs
  *
@@ -1713,6 +1726,321 @@ static void check_logs(struct ctx *c)
 		       x.text);
 }
 
+/* ---- subscriptions ---- */
+
+/* Subscribers of one history at most. */
+#define CHK_SUBS_MAX 16
+
+/* One event a subscriber received. */
+struct sub_ev {
+	int64_t pos;
+	const char *stream; /* borrowed */
+	int64_t version;
+	const char *id; /* borrowed */
+	size_t line;    /* of its sub-next completion */
+};
+
+/* One subscriber, over every subscription it opened. */
+struct subscriber {
+	const char *name;   /* borrowed */
+	bool category;      /* a category, else the global log */
+	const char *target; /* borrowed: the category */
+	int64_t node;       /* seeded first with it */
+	struct sub_ev *evs; /* owned */
+	size_t n;
+	size_t cap;
+	unsigned subscriptions; /* opened */
+	unsigned lives;         /* live markers, all subscriptions */
+	unsigned lives_now;     /* of the current subscription */
+	unsigned extra_lives;   /* a second one within a subscription */
+	unsigned ended;         /* subscriptions that ended for good */
+	bool closed;            /* its sub-close was recorded */
+};
+
+/* True when @stream's category (its name before the first '-') is @cat. */
+static bool in_category(const char *stream, const char *cat)
+{
+	const char *dash = strchr(stream, '-');
+	size_t len = dash != NULL ? (size_t)(dash - stream) : strlen(stream);
+	return strlen(cat) == len && strncmp(stream, cat, len) == 0;
+}
+
+static struct subscriber *sub_get(struct subscriber *subs, size_t *n,
+				  const char *name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(subs[i].name, name) == 0)
+			return &subs[i];
+	if (*n == CHK_SUBS_MAX)
+		return NULL;
+	memset(&subs[*n], 0, sizeof subs[*n]);
+	subs[*n].name = name;
+	subs[*n].target = "";
+	return &subs[(*n)++];
+}
+
+/* The reference dump's event at @pos, or NULL. */
+static const struct ev *ref_at(struct ctx *c, int64_t pos)
+{
+	const struct dump *d;
+	if (c->ref < 0 || pos < 1)
+		return NULL;
+	d = &c->dumps[c->ref];
+	if ((uint64_t)pos <= d->n && d->evs[pos - 1].position == (uint64_t)pos)
+		return &d->evs[pos - 1];
+	for (size_t i = 0; i < d->n; i++)
+		if (d->evs[i].position == (uint64_t)pos)
+			return &d->evs[i];
+	return NULL;
+}
+
+static bool sub_matches(const struct subscriber *s, const struct ev *e)
+{
+	return !s->category || in_category(e->stream, s->target);
+}
+
+/* The first position after @after the subscriber's filter matches in the
+ * reference dump, or 0 when none. */
+static int64_t next_match(struct ctx *c, const struct subscriber *s,
+			  int64_t after)
+{
+	const struct dump *d = &c->dumps[c->ref];
+	for (size_t i = 0; i < d->n; i++) {
+		const struct ev *e = &d->evs[i];
+		if ((int64_t)e->position > after && sub_matches(s, e))
+			return (int64_t)e->position;
+	}
+	return 0;
+}
+
+static size_t load_subs(struct ctx *c, struct subscriber *subs)
+{
+	size_t n = 0;
+	size_t i;
+	json_t *line;
+
+	json_array_foreach(c->history, i, line)
+	{
+		const char *type = str_field(line, "type");
+		const char *f = str_field(line, "f");
+		json_t *v = json_object_get(line, "value");
+		const char *name =
+			json_is_object(v) ? str_field(v, "sub") : NULL;
+		struct subscriber *s;
+		if (type == NULL || f == NULL || name == NULL)
+			continue;
+		if (strcmp(f, "subscribe") != 0 && strcmp(f, "sub-next") != 0 &&
+		    strcmp(f, "sub-close") != 0)
+			continue;
+		s = sub_get(subs, &n, name);
+		if (s == NULL)
+			continue;
+		if (strcmp(f, "subscribe") == 0) {
+			if (strcmp(type, "ok") != 0)
+				continue;
+			const char *kind = str_field(v, "kind");
+			s->category =
+				kind != NULL && strcmp(kind, "category") == 0;
+			if (str_field(v, "target") != NULL)
+				s->target = str_field(v, "target");
+			s->node = int_field(v, "node", 0);
+			s->subscriptions++;
+			s->lives_now = 0;
+		} else if (strcmp(f, "sub-close") == 0) {
+			if (strcmp(type, "ok") == 0)
+				s->closed = true;
+		} else if (strcmp(type, "fail") == 0) {
+			s->ended++;
+		} else if (strcmp(type, "ok") == 0) {
+			json_t *evs = json_object_get(v, "events");
+			size_t j;
+			json_t *e;
+			json_array_foreach(evs, j, e)
+			{
+				struct sub_ev *se;
+				if (s->n == s->cap) {
+					s->cap = s->cap > 0 ? s->cap * 2 : 64;
+					s->evs = realloc(
+						s->evs,
+						s->cap * sizeof *s->evs);
+				}
+				se = &s->evs[s->n++];
+				se->pos = json_integer_value(
+					json_array_get(e, 0));
+				se->stream =
+					json_string_value(json_array_get(e, 1));
+				se->version = json_integer_value(
+					json_array_get(e, 2));
+				se->id =
+					json_string_value(json_array_get(e, 3));
+				if (se->stream == NULL)
+					se->stream = "";
+				if (se->id == NULL)
+					se->id = "";
+				se->line = i;
+			}
+			if (json_object_get(v, "live") != NULL) {
+				s->lives++;
+				if (++s->lives_now > 1)
+					s->extra_lives++;
+			}
+		}
+	}
+	return n;
+}
+
+/* subscriptions-gapless, -no-duplicates, -match-log, -complete, -live. */
+static void check_subscriptions(struct ctx *c)
+{
+	struct subscriber subs[CHK_SUBS_MAX];
+	size_t n = load_subs(c, subs);
+	struct examples gap = { 0 };
+	struct examples dup = { 0 };
+	struct examples bad = { 0 };
+	struct examples tail = { 0 };
+	struct examples live = { 0 };
+	size_t events = 0;
+	unsigned resubs = 0;
+	bool have_ref = c->ref >= 0;
+	char summary[256];
+
+	for (size_t k = 0; k < n; k++) {
+		struct subscriber *s = &subs[k];
+		int64_t prev = 0;
+		unsigned gaps = 0;
+		unsigned dups = 0;
+		unsigned bads = 0;
+		events += s->n;
+		if (s->subscriptions > 1)
+			resubs += s->subscriptions - 1;
+		for (size_t i = 0; i < s->n; i++) {
+			const struct sub_ev *e = &s->evs[i];
+			const struct ev *r = ref_at(c, e->pos);
+			if (e->pos <= prev) {
+				if (dups++ == 0)
+					example(&dup,
+						"%s got position %" PRId64
+						" again (or out of order) at "
+						"line %zu, after %" PRId64,
+						s->name, e->pos, e->line, prev);
+				continue;
+			}
+			if (r == NULL) {
+				if (bads++ == 0)
+					example(&bad,
+						"%s got position %" PRId64
+						" (line %zu), not in the "
+						"final log",
+						s->name, e->pos, e->line);
+			} else if (strcmp(r->id, e->id) != 0 ||
+				   strcmp(r->stream, e->stream) != 0 ||
+				   r->version != (uint64_t)e->version) {
+				if (bads++ == 0)
+					example(&bad,
+						"%s got %s %s@%" PRId64
+						" at position %" PRId64
+						" (line %zu), the final log "
+						"holds %s %s@%" PRIu64,
+						s->name, e->id, e->stream,
+						e->version, e->pos, e->line,
+						r->id, r->stream, r->version);
+			} else if (!sub_matches(s, r)) {
+				if (bads++ == 0)
+					example(&bad,
+						"%s (category %s) got %s at "
+						"position %" PRId64
+						" (line %zu)",
+						s->name, s->target, r->stream,
+						e->pos, e->line);
+			}
+			int64_t want = !s->category ? prev + 1
+				       : have_ref   ? next_match(c, s, prev)
+						    : e->pos;
+			if (e->pos != want && gaps++ == 0)
+				example(&gap,
+					"%s got position %" PRId64
+					" (line %zu) where %" PRId64 " was due",
+					s->name, e->pos, e->line, want);
+			prev = e->pos;
+		}
+		/* Nothing unseen: by the end it had everything its filter
+		 * matches in the final log. */
+		if (have_ref) {
+			int64_t last = 0;
+			size_t unseen = 0;
+			const struct dump *d = &c->dumps[c->ref];
+			for (size_t i = 0; i < d->n; i++) {
+				if (!sub_matches(s, &d->evs[i]))
+					continue;
+				last = (int64_t)d->evs[i].position;
+				if (last > prev)
+					unseen++;
+			}
+			if (prev < last)
+				example(&tail,
+					"%s (node %" PRId64
+					" first, %s%s) stopped at "
+					"position %" PRId64
+					", the final log's last it should "
+					"see is %" PRId64 " (%zu unseen)",
+					s->name, s->node,
+					s->category ? "category " : "all",
+					s->category ? s->target : "", prev,
+					last, unseen);
+		}
+		if (s->extra_lives > 0)
+			example(&live,
+				"%s: %u live markers in one subscription",
+				s->name, s->extra_lives + 1);
+		else if (s->n > 0 && s->lives == 0)
+			example(&live, "%s: never went live", s->name);
+	}
+	snprintf(summary, sizeof summary,
+		 "%zu subscribers, %zu events delivered, %u resubscriptions", n,
+		 events, resubs);
+	if (n == 0) {
+		result(c, "subscriptions-gapless", true,
+		       "no subscribers in this history");
+		result(c, "subscriptions-no-duplicates", true,
+		       "no subscribers in this history");
+		result(c, "subscriptions-match-log", true,
+		       "no subscribers in this history");
+		result(c, "subscriptions-complete", true,
+		       "no subscribers in this history");
+		result(c, "subscriptions-live", true,
+		       "no subscribers in this history");
+	} else {
+		result(c, "subscriptions-gapless", gap.count == 0, "%s%s%s",
+		       summary, gap.count > 0 ? ": " : ", none skipped one",
+		       gap.text);
+		result(c, "subscriptions-no-duplicates", dup.count == 0, "%s%s",
+		       dup.count > 0 ? "" : "no event delivered twice",
+		       dup.text);
+		result(c, "subscriptions-match-log", have_ref && bad.count == 0,
+		       "%s%s",
+		       !have_ref       ? "no final dump to compare with"
+		       : bad.count > 0 ? ""
+				       : "every event delivered is the final "
+					 "log's at its position",
+		       bad.text);
+		result(c, "subscriptions-complete", have_ref && tail.count == 0,
+		       "%s%s",
+		       !have_ref ? "no final dump to compare with"
+		       : tail.count > 0
+			       ? ""
+			       : "every subscriber received all its filter "
+				 "matches in the final log",
+		       tail.text);
+		result(c, "subscriptions-live", live.count == 0, "%s%s",
+		       live.count > 0 ? ""
+				      : "one live marker per subscription that "
+					"delivered",
+		       live.text);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(subs[k].evs);
+}
+
 /* ---- entry ---- */
 
 int chk_run(const struct chk_input *in, struct chk_report *out, char *errmsg,
@@ -1743,6 +2071,7 @@ int chk_run(const struct chk_input *in, struct chk_report *out, char *errmsg,
 	check_monotonic(&c);
 	check_follower_reads(&c);
 	check_staleness(&c);
+	check_subscriptions(&c);
 	check_logs(&c);
 
 	{

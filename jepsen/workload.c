@@ -15,9 +15,25 @@
  *                through a client seeded with another node, and some
  *                acknowledged appends are resent once more to check that a
  *                retry returns the original position.
- *   log          half the workers append; the other half each read the
- *                global log from one follower (single node, consistency
- *                any), forward from where they stopped.
+ *   log          half the workers append (to streams of two categories,
+ *                "lg" and "lo"); the other half each read the global log
+ *                from one follower (single node, consistency any), forward
+ *                from where they stopped. Besides, subscribers follow the
+ *                log through the faults: one to the global log per node
+ *                (its client seeded with that node first, so it starts
+ *                there; libcairn resumes it on another node when that one
+ *                fails) and one to the category "lg" on the node that led
+ *                at the start, all from position 1. Each records what it
+ *                received as :sub-next operations (a batch of events
+ *                [position stream version id], the live marker with the
+ *                node's last position when it came, and where it
+ *                continues); a subscription that ends for good is a
+ *                :sub-next :fail and is opened again from where it stood
+ *                (:subscribe with resubscribe true). When the writers
+ *                stop, the cluster's last position is recorded
+ *                (:sub-target) and the subscribers get up to --sub-grace
+ *                seconds to receive all of it; each then records
+ *                :sub-close (events delivered, last position).
  *
  * Conventions, as Jepsen's: a read that fails is :fail (reads change
  * nothing); an append whose outcome is unknown is :info and the worker
@@ -63,6 +79,21 @@
 #define WL_LOG_PAGE    500
 #define WL_LOG_PAGES   8
 
+/* Subscribers: their processes start here (workers' never reach it);
+ * waits for a batch's first item and for the others; items per batch;
+ * pause before subscribing again; quiet time after which a category
+ * subscriber is done; default grace after the writers stop; how long the
+ * cluster's last position is polled for. */
+#define WL_SUB_PROCESS_BASE  1000000
+#define WL_SUB_WAIT_MS       500
+#define WL_SUB_BATCH_WAIT_MS 20
+#define WL_SUB_BATCH         200
+#define WL_SUB_RETRY_MS      250
+#define WL_SUB_QUIET_MS      2000
+#define WL_SUB_GRACE_S       45
+#define WL_SUB_TARGET_MS     15000
+#define WL_SUB_CATEGORY      "lg"
+
 /* Deadlines (milliseconds) of the clients' calls. */
 #define WL_DEADLINE_MS        5000
 #define WL_RETRY_DEADLINE_MS  1500
@@ -87,6 +118,7 @@ struct wl_config {
 	unsigned concurrency;      /* worker threads */
 	double rate;               /* operations per second, all */
 	unsigned time_limit_s;     /* how long to invoke */
+	unsigned sub_grace_s;      /* subscribers' catch-up after it */
 	uint64_t seed;             /* of every random choice */
 	const char *run_id;        /* borrowed: stream name prefix */
 	const char *json_path;     /* borrowed */
@@ -608,7 +640,8 @@ static void log_write_op(struct wl_worker *w)
 	pthread_mutex_lock(&w->keys->lock);
 	v = w->keys->next_value++;
 	pthread_mutex_unlock(&w->keys->lock);
-	stream_name(stream, sizeof stream, "lg", w->cfg->run_id, k);
+	stream_name(stream, sizeof stream, k % 2 == 0 ? "lg" : "lo",
+		    w->cfg->run_id, k);
 	cairn_uuid_format(w->writer, wid);
 	inv = json_pack("{sI sI}", "k", (json_int_t)k, "v", (json_int_t)v);
 	hist_record(w->hist, "invoke", w->process, "append", inv, NULL);
@@ -699,6 +732,214 @@ static void log_read_op(struct wl_worker *w)
 	}
 	json_decref(events);
 	json_decref(inv);
+}
+
+/* ---- log: subscribers ---- */
+
+/* What the subscribers share with the main thread. */
+struct wl_subs_state {
+	volatile uint64_t target; /* the cluster's last position once the
+				   * writers stopped; 0: not yet known */
+	volatile int all_done;    /* every global-log subscriber reached
+				   * target */
+	volatile int stop;        /* the grace period is over */
+};
+
+static struct wl_subs_state subs_state;
+
+struct wl_sub {
+	struct wl_config *cfg;   /* borrowed */
+	struct wl_history *hist; /* borrowed */
+	unsigned index;          /* 0..n_subs-1 */
+	uint64_t process;        /* its Jepsen process */
+	char name[16];           /* "s<index>": names it in the history */
+	unsigned node;           /* the node seeded first (0-based) */
+	bool leader_at_start;    /* that node led when the run began */
+	bool category;           /* a category, else the global log */
+	char target[64];         /* the category */
+	cairn_client *client;    /* owned: seeded with node first */
+	cairn_subscription *sub; /* owned: the current subscription */
+	uint64_t next;           /* where a new subscription starts */
+	uint64_t last_position;  /* of the last event delivered; 0: none */
+	uint64_t delivered;      /* events delivered, all subscriptions */
+	unsigned subscriptions;  /* subscriptions opened */
+	uint64_t last_item_ns;   /* when the last item came */
+	volatile int done;       /* finished: recorded its close */
+	pthread_t thread;
+};
+
+/* Opens a subscription from sub->next and records it. */
+static int sub_open(struct wl_sub *s)
+{
+	struct cairn_subscribe_options so = {
+		.kind = s->category ? CAIRN_SUB_CATEGORY : CAIRN_SUB_ALL,
+		.target = s->category ? s->target : NULL,
+		.from = s->next,
+	};
+	struct cairn_error err;
+	json_t *inv = json_pack("{ss sI ss ss sI sb sb}", "sub", s->name,
+				"node", (json_int_t)(s->node + 1), "kind",
+				s->category ? "category" : "all", "target",
+				s->category ? s->target : "", "from",
+				(json_int_t)s->next, "leader-at-start",
+				s->leader_at_start, "resubscribe",
+				s->subscriptions > 0);
+	int rv;
+
+	hist_record(s->hist, "invoke", s->process, "subscribe", inv, NULL);
+	rv = cairn_subscribe(s->client, &so, NULL, NULL, &s->sub, &err);
+	if (rv == 0) {
+		s->subscriptions++;
+		hist_record(s->hist, "ok", s->process, "subscribe", inv, NULL);
+	} else {
+		json_t *extra = json_pack("{ss}", "error", error_name(rv));
+		s->sub = NULL;
+		hist_record(s->hist, "fail", s->process, "subscribe", inv,
+			    extra);
+		json_decref(extra);
+	}
+	json_decref(inv);
+	return rv;
+}
+
+/* Records one batch of items as a completed sub-next operation. */
+static void sub_flush(struct wl_sub *s, json_t *events, json_t *live,
+		      uint64_t next)
+{
+	json_t *inv;
+	json_t *done;
+
+	if (json_array_size(events) == 0 && live == NULL)
+		return;
+	inv = json_pack("{ss}", "sub", s->name);
+	done = json_pack("{ss sO sI}", "sub", s->name, "events", events, "next",
+			 (json_int_t)next);
+	if (live != NULL)
+		json_object_set(done, "live", live);
+	hist_record(s->hist, "invoke", s->process, "sub-next", inv, NULL);
+	hist_record(s->hist, "ok", s->process, "sub-next", done, NULL);
+	json_decref(done);
+	json_decref(inv);
+	json_array_clear(events);
+}
+
+/* True when this subscriber has seen all it needs once the writers have
+ * stopped: a global-log subscriber reaches the target; a category one
+ * waits for every global-log subscriber, then for a quiet spell. */
+static bool sub_finished(struct wl_sub *s, struct wl_history *h)
+{
+	uint64_t target = subs_state.target;
+
+	if (target == 0)
+		return false;
+	if (!s->category)
+		return s->last_position >= target;
+	return subs_state.all_done &&
+	       now_ns(&h->t0) - s->last_item_ns > WL_SUB_QUIET_MS * 1000000ull;
+}
+
+static void *sub_main(void *arg)
+{
+	struct wl_sub *s = arg;
+	json_t *events = json_array();
+	json_t *live = NULL;
+	uint64_t next = s->next;
+
+	while (!subs_state.stop && !sub_finished(s, s->hist)) {
+		struct cairn_sub_item item;
+		struct cairn_error err;
+		int rv;
+
+		if (s->sub == NULL) {
+			if (sub_open(s) != 0) {
+				sleep_ms(WL_SUB_RETRY_MS);
+				continue;
+			}
+		}
+		/* Collect a batch: wait long for its first item, briefly for
+		 * the others. */
+		rv = cairn_subscription_next(
+			s->sub,
+			json_array_size(events) > 0 || live != NULL
+				? WL_SUB_BATCH_WAIT_MS
+				: WL_SUB_WAIT_MS,
+			&item, &err);
+		if (rv == CAIRN_ETIMEOUT) {
+			sub_flush(s, events, live, next);
+			json_decref(live);
+			live = NULL;
+			continue;
+		}
+		if (rv != 0) {
+			/* Ended for good (libcairn resumes on its own across
+			 * node failures): record it, subscribe again from
+			 * where it stood. */
+			json_t *v = json_pack("{ss sI}", "sub", s->name, "next",
+					      (json_int_t)s->next);
+			json_t *extra =
+				json_pack("{ss ss}", "error", error_name(rv),
+					  "message", err.message);
+			sub_flush(s, events, live, next);
+			json_decref(live);
+			live = NULL;
+			hist_record(s->hist, "invoke", s->process, "sub-next",
+				    v, NULL);
+			hist_record(s->hist, "fail", s->process, "sub-next", v,
+				    extra);
+			json_decref(extra);
+			json_decref(v);
+			cairn_subscription_close(s->sub);
+			s->sub = NULL;
+			sleep_ms(WL_SUB_RETRY_MS);
+			continue;
+		}
+		s->last_item_ns = now_ns(&s->hist->t0);
+		next = item.next;
+		if (item.next > s->next)
+			s->next = item.next;
+		if (item.what == CAIRN_SUB_LIVE) {
+			json_decref(live);
+			live = json_pack("{sI}", "last-position",
+					 (json_int_t)item.last_position);
+			continue;
+		}
+		const struct cairn_event *e = &item.event;
+		char id[37];
+		char stream[512];
+		size_t len = e->stream_len < sizeof stream - 1
+				     ? e->stream_len
+				     : sizeof stream - 1;
+		memcpy(stream, e->stream, len);
+		stream[len] = '\0';
+		cairn_uuid_format(e->id, id);
+		json_array_append_new(
+			events, json_pack("[I s I s]", (json_int_t)e->position,
+					  stream, (json_int_t)e->version, id));
+		s->delivered++;
+		if (e->position > s->last_position)
+			s->last_position = e->position;
+		if (json_array_size(events) >= WL_SUB_BATCH)
+			sub_flush(s, events, NULL, next);
+	}
+	sub_flush(s, events, live, next);
+	json_decref(live);
+	json_decref(events);
+
+	json_t *v = json_pack("{ss sI sI sI sI sI sb}", "sub", s->name,
+			      "delivered", (json_int_t)s->delivered,
+			      "last-position", (json_int_t)s->last_position,
+			      "next", (json_int_t)s->next, "target",
+			      (json_int_t)subs_state.target, "subscriptions",
+			      (json_int_t)s->subscriptions, "finished",
+			      sub_finished(s, s->hist));
+	hist_record(s->hist, "invoke", s->process, "sub-close", v, NULL);
+	if (s->sub != NULL)
+		cairn_subscription_close(s->sub);
+	s->sub = NULL;
+	hist_record(s->hist, "ok", s->process, "sub-close", v, NULL);
+	json_decref(v);
+	s->done = 1;
+	return NULL;
 }
 
 /* ---- workers ---- */
@@ -800,6 +1041,117 @@ static void worker_close(struct wl_worker *w)
 		cairn_close(w->reader);
 }
 
+/* ---- subscribers: start and finish ---- */
+
+/* Opens the subscribers' clients: one global-log subscriber per node and
+ * one category subscriber on the node leading now. @probe is a client to
+ * ask the nodes' status with. Returns how many, or -1. */
+static int subs_init(struct wl_config *cfg, struct wl_history *hist,
+		     cairn_client *probe, struct wl_sub *subs)
+{
+	char seeds[1024];
+	int leader = -1;
+
+	for (unsigned i = 0; i < cfg->n_nodes; i++) {
+		struct cairn_status st;
+		struct cairn_error err;
+		if (cairn_status(probe, cfg->seeds[i], &st, &err) == 0 &&
+		    st.role == CAIRN_ROLE_LEADER)
+			leader = (int)i;
+	}
+	for (unsigned i = 0; i <= cfg->n_nodes; i++) {
+		struct wl_sub *s = &subs[i];
+		s->cfg = cfg;
+		s->hist = hist;
+		s->index = i;
+		s->process = WL_SUB_PROCESS_BASE + i;
+		snprintf(s->name, sizeof s->name, "s%u", i);
+		s->category = i == cfg->n_nodes;
+		s->node =
+			s->category ? (leader >= 0 ? (unsigned)leader : 0) : i;
+		s->leader_at_start = (int)s->node == leader;
+		snprintf(s->target, sizeof s->target, "%s", WL_SUB_CATEGORY);
+		s->next = 1;
+		seeds_from(cfg, s->node, seeds, sizeof seeds);
+		if (open_client(seeds, WL_DEADLINE_MS, false, &s->client) != 0)
+			return -1;
+	}
+	return (int)cfg->n_nodes + 1;
+}
+
+/* Once the writers stopped: records the cluster's last position (every
+ * node answering agrees, twice in a row, or the highest seen when the
+ * polling time runs out) and lets the subscribers catch up to it, for
+ * the grace period at most. */
+static void subs_finish(struct wl_config *cfg, struct wl_history *hist,
+			cairn_client *probe, struct wl_sub *subs, int n_subs)
+{
+	uint64_t prev = 0;
+	uint64_t highest = 0;
+	uint64_t target = 0;
+	uint64_t process = WL_SUB_PROCESS_BASE - 1;
+	unsigned answered_max = 0;
+	json_t *v;
+
+	v = json_object();
+	hist_record(hist, "invoke", process, "sub-target", v, NULL);
+	json_decref(v);
+	for (unsigned waited = 0; waited < WL_SUB_TARGET_MS; waited += 500) {
+		uint64_t lo = UINT64_MAX;
+		uint64_t hi = 0;
+		unsigned answered = 0;
+		for (unsigned i = 0; i < cfg->n_nodes; i++) {
+			struct cairn_status st;
+			struct cairn_error err;
+			if (cairn_status(probe, cfg->seeds[i], &st, &err) != 0)
+				continue;
+			answered++;
+			if (st.last_position < lo)
+				lo = st.last_position;
+			if (st.last_position > hi)
+				hi = st.last_position;
+		}
+		if (hi > highest)
+			highest = hi;
+		if (answered > answered_max)
+			answered_max = answered;
+		if (answered > cfg->n_nodes / 2 && lo == hi && hi == prev) {
+			target = hi;
+			break;
+		}
+		prev = answered > 0 && lo == hi ? hi : 0;
+		sleep_ms(500);
+	}
+	v = json_pack("{sI sb sI}", "last-position",
+		      (json_int_t)(target != 0 ? target : highest), "agreed",
+		      target != 0, "nodes", (json_int_t)answered_max);
+	hist_record(hist, "ok", process, "sub-target", v, NULL);
+	json_decref(v);
+	subs_state.target = target != 0 ? target : highest;
+	if (subs_state.target == 0)
+		subs_state.target = 1; /* nothing written: finish at once */
+
+	for (unsigned ms = 0; ms < cfg->sub_grace_s * 1000; ms += 100) {
+		bool all = true;
+		bool every = true;
+		for (int i = 0; i < n_subs; i++) {
+			if (!subs[i].done) {
+				every = false;
+				if (!subs[i].category)
+					all = false;
+			}
+		}
+		if (all)
+			subs_state.all_done = 1;
+		if (every)
+			break;
+		sleep_ms(100);
+	}
+	subs_state.stop = 1;
+	for (int i = 0; i < n_subs; i++)
+		pthread_join(subs[i].thread, NULL);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -807,7 +1159,7 @@ static void usage(FILE *f)
 		"list-append|retry|log\n"
 		"                --json FILE --edn FILE [--time-limit SECS]\n"
 		"                [--rate OPS] [--concurrency N] [--seed N]\n"
-		"                [--run-id ID]\n");
+		"                [--run-id ID] [--sub-grace SECS]\n");
 }
 
 static int parse_args(int argc, char **argv, struct wl_config *cfg)
@@ -866,6 +1218,8 @@ static int parse_args(int argc, char **argv, struct wl_config *cfg)
 			cfg->concurrency = (unsigned)strtoul(v, NULL, 10);
 		} else if (strcmp(a, "--seed") == 0) {
 			cfg->seed = strtoull(v, NULL, 10);
+		} else if (strcmp(a, "--sub-grace") == 0) {
+			cfg->sub_grace_s = (unsigned)strtoul(v, NULL, 10);
 		} else if (strcmp(a, "--run-id") == 0) {
 			cfg->run_id = v;
 		} else {
@@ -893,11 +1247,14 @@ int main(int argc, char **argv)
 				 .concurrency = 6,
 				 .rate = 20,
 				 .time_limit_s = 60,
+				 .sub_grace_s = WL_SUB_GRACE_S,
 				 .seed = 1,
 				 .run_id = "x" };
 	struct wl_history hist = { .next_index = 0 };
 	struct wl_keys keys;
 	struct wl_worker *workers;
+	struct wl_sub subs[WL_NODES_MAX + 1];
+	int n_subs = 0;
 	int rv = parse_args(argc, argv, &cfg);
 
 	if (rv != 0)
@@ -933,6 +1290,15 @@ int main(int argc, char **argv)
 		if (worker_init(w) != 0)
 			return 1;
 	}
+	memset(subs, 0, sizeof subs);
+	if (cfg.kind == WL_LOG) {
+		n_subs = subs_init(&cfg, &hist, workers[0].any, subs);
+		if (n_subs < 0)
+			return 1;
+		for (int i = 0; i < n_subs; i++)
+			pthread_create(&subs[i].thread, NULL, sub_main,
+				       &subs[i]);
+	}
 	for (unsigned i = 0; i < cfg.concurrency; i++)
 		pthread_create(&workers[i].thread, NULL, worker_main,
 			       &workers[i]);
@@ -941,6 +1307,10 @@ int main(int argc, char **argv)
 	stop_flag = 1;
 	for (unsigned i = 0; i < cfg.concurrency; i++)
 		pthread_join(workers[i].thread, NULL);
+	if (n_subs > 0)
+		subs_finish(&cfg, &hist, workers[0].any, subs, n_subs);
+	for (int i = 0; i < n_subs; i++)
+		cairn_close(subs[i].client);
 	for (unsigned i = 0; i < cfg.concurrency; i++)
 		worker_close(&workers[i]);
 	fprintf(stderr, "workload: %" PRIu64 " history lines\n",

@@ -578,6 +578,198 @@ static void assertion_in_a_node_log_is_caught(void **state)
 	scen_free(s);
 }
 
+/* ---- subscriptions ---- */
+
+/* Five events in every dump: category "lg" at positions 1, 3 and 5,
+ * category "lo" at 2 and 4. */
+static void sub_log(struct scen *s)
+{
+	ev(s, ALL, 1, "lg-r-0", 1, "e1", 0, 1, "w1", 1);
+	ev(s, ALL, 2, "lo-r-1", 1, "e2", 1, 2, "w1", 2);
+	ev(s, ALL, 3, "lg-r-0", 2, "e3", 0, 3, "w1", 3);
+	ev(s, ALL, 4, "lo-r-1", 2, "e4", 1, 4, "w1", 4);
+	ev(s, ALL, 5, "lg-r-2", 1, "e5", 2, 5, "w1", 5);
+}
+
+/* Subscriber @name (process @p) opens a subscription: to the global log,
+ * or to category @cat when not NULL. */
+static void sub_open(struct scen *s, int p, const char *name, const char *cat)
+{
+	char v[256];
+	snprintf(v, sizeof v,
+		 "{\"sub\":\"%s\",\"node\":1,\"kind\":\"%s\",\"target\":"
+		 "\"%s\",\"from\":1}",
+		 name, cat != NULL ? "category" : "all",
+		 cat != NULL ? cat : "");
+	op(s, "invoke", p, "subscribe", v, NULL);
+	op(s, "ok", p, "subscribe", v, NULL);
+}
+
+/* One batch received: @events is the JSON array of [position, stream,
+ * version, id]; @live adds the live marker. */
+static void sub_next(struct scen *s, int p, const char *name,
+		     const char *events, bool live)
+{
+	char inv[64];
+	char done[1024];
+	snprintf(inv, sizeof inv, "{\"sub\":\"%s\"}", name);
+	snprintf(done, sizeof done,
+		 "{\"sub\":\"%s\",\"events\":%s,\"next\":0%s}", name, events,
+		 live ? ",\"live\":{\"last-position\":5}" : "");
+	op(s, "invoke", p, "sub-next", inv, NULL);
+	op(s, "ok", p, "sub-next", done, NULL);
+}
+
+#define SUB_E1 "[1,\"lg-r-0\",1,\"e1\"]"
+#define SUB_E2 "[2,\"lo-r-1\",1,\"e2\"]"
+#define SUB_E3 "[3,\"lg-r-0\",2,\"e3\"]"
+#define SUB_E4 "[4,\"lo-r-1\",2,\"e4\"]"
+#define SUB_E5 "[5,\"lg-r-2\",1,\"e5\"]"
+
+static const char *const sub_checks[] = {
+	"subscriptions-gapless",   "subscriptions-no-duplicates",
+	"subscriptions-match-log", "subscriptions-complete",
+	"subscriptions-live",
+};
+
+/* Passes every subscription check but @failing (NULL: none), which fails. */
+static void sub_expect(struct scen *s, const char *failing)
+{
+	for (size_t i = 0; i < sizeof sub_checks / sizeof sub_checks[0]; i++) {
+		bool want =
+			failing == NULL || strcmp(failing, sub_checks[i]) != 0;
+		if (passed(s, sub_checks[i]) != want)
+			fail_msg("%s: %s, expected %s", sub_checks[i],
+				 want ? "FAIL" : "PASS",
+				 want ? "PASS" : "FAIL");
+	}
+}
+
+static void good_subscribers_pass(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-good");
+	sub_log(s);
+	sub_open(s, 100, "s0", NULL);
+	sub_open(s, 101, "s1", "lg");
+	sub_next(s, 100, "s0", "[" SUB_E1 "," SUB_E2 "," SUB_E3 "]", true);
+	sub_next(s, 101, "s1", "[" SUB_E1 "]", false);
+	/* Resumed elsewhere: a new subscription from where it stood. */
+	sub_open(s, 101, "s1", "lg");
+	sub_next(s, 101, "s1", "[" SUB_E3 "]", true);
+	sub_next(s, 100, "s0", "[" SUB_E4 "," SUB_E5 "]", false);
+	sub_next(s, 101, "s1", "[" SUB_E5 "]", false);
+	run(s);
+	sub_expect(s, NULL);
+	assert_non_null(
+		strstr(chk_find(&s->rep, "subscriptions-gapless")->detail,
+		       "2 subscribers, 8 events"));
+	scen_free(s);
+}
+
+static void subscriber_gap_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-gap");
+	sub_log(s);
+	sub_open(s, 100, "s0", NULL);
+	sub_next(s, 100, "s0", "[" SUB_E1 "," SUB_E2 "]", true);
+	sub_next(s, 100, "s0", "[" SUB_E4 "," SUB_E5 "]", false);
+	run(s);
+	sub_expect(s, "subscriptions-gapless");
+	scen_free(s);
+}
+
+static void category_subscriber_gap_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-catgap");
+	sub_log(s);
+	sub_open(s, 101, "s1", "lg");
+	sub_next(s, 101, "s1", "[" SUB_E1 "," SUB_E5 "]", true);
+	run(s);
+	sub_expect(s, "subscriptions-gapless");
+	scen_free(s);
+}
+
+static void subscriber_duplicate_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-dup");
+	sub_log(s);
+	sub_open(s, 100, "s0", NULL);
+	sub_next(s, 100, "s0", "[" SUB_E1 "," SUB_E2 "," SUB_E3 "]", true);
+	/* A resume that starts one event too early. */
+	sub_next(s, 100, "s0", "[" SUB_E3 "," SUB_E4 "," SUB_E5 "]", false);
+	run(s);
+	sub_expect(s, "subscriptions-no-duplicates");
+	scen_free(s);
+}
+
+static void subscriber_wrong_event_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-wrong");
+	sub_log(s);
+	sub_open(s, 100, "s0", NULL);
+	sub_next(s, 100, "s0",
+		 "[" SUB_E1 "," SUB_E2 ",[3,\"lg-r-0\",2,\"other\"]," SUB_E4
+		 "," SUB_E5 "]",
+		 true);
+	run(s);
+	sub_expect(s, "subscriptions-match-log");
+	scen_free(s);
+}
+
+static void category_subscriber_given_another_category_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-filter");
+	sub_log(s);
+	sub_open(s, 101, "s1", "lo");
+	sub_next(s, 101, "s1", "[" SUB_E2 "," SUB_E3 "," SUB_E4 "]", true);
+	run(s);
+	assert_false(passed(s, "subscriptions-match-log"));
+	scen_free(s);
+}
+
+static void subscriber_unseen_tail_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-tail");
+	sub_log(s);
+	sub_open(s, 100, "s0", NULL);
+	sub_next(s, 100, "s0", "[" SUB_E1 "," SUB_E2 "," SUB_E3 "]", true);
+	run(s);
+	sub_expect(s, "subscriptions-complete");
+	scen_free(s);
+}
+
+static void category_subscriber_unseen_tail_is_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-cattail");
+	sub_log(s);
+	sub_open(s, 101, "s1", "lg");
+	sub_next(s, 101, "s1", "[" SUB_E1 "," SUB_E3 "]", true);
+	run(s);
+	sub_expect(s, "subscriptions-complete");
+	scen_free(s);
+}
+
+static void two_live_markers_in_one_subscription_are_caught(void **state)
+{
+	(void)state;
+	struct scen *s = scen_new("sub-live");
+	sub_log(s);
+	sub_open(s, 100, "s0", NULL);
+	sub_next(s, 100, "s0", "[" SUB_E1 "," SUB_E2 "," SUB_E3 "]", true);
+	sub_next(s, 100, "s0", "[" SUB_E4 "," SUB_E5 "]", true);
+	run(s);
+	sub_expect(s, "subscriptions-live");
+	scen_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +804,17 @@ int main(void)
 		cmocka_unit_test(reads_going_back_within_a_process_are_caught),
 		cmocka_unit_test(follower_read_of_a_phantom_event_is_caught),
 		cmocka_unit_test(assertion_in_a_node_log_is_caught),
+		cmocka_unit_test(good_subscribers_pass),
+		cmocka_unit_test(subscriber_gap_is_caught),
+		cmocka_unit_test(category_subscriber_gap_is_caught),
+		cmocka_unit_test(subscriber_duplicate_is_caught),
+		cmocka_unit_test(subscriber_wrong_event_is_caught),
+		cmocka_unit_test(
+			category_subscriber_given_another_category_is_caught),
+		cmocka_unit_test(subscriber_unseen_tail_is_caught),
+		cmocka_unit_test(category_subscriber_unseen_tail_is_caught),
+		cmocka_unit_test(
+			two_live_markers_in_one_subscription_are_caught),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
