@@ -349,6 +349,120 @@ CAIRN_API int cairn_subscription_next(cairn_subscription *s,
  * returns). */
 CAIRN_API void cairn_subscription_close(cairn_subscription *s);
 
+/* ---- consumer checkpoints and aggregate snapshots ----
+ *
+ * A checkpoint is a named u64 a consumer stores to remember how far it got
+ * (names follow the stream name rules). A snapshot is up to 8 MiB of
+ * opaque bytes (an aggregate's state) stored for a stream at a version, so
+ * that a reader can start there instead of at the first event. Writes go to
+ * the leader through consensus, keyed and retried like appends (a retry
+ * never applies a write twice); reads take cairn_read_options. */
+
+/* What cairn_checkpoint_set expects of the checkpoint. */
+enum cairn_checkpoint_expect {
+	CAIRN_CHECKPOINT_ANY = 0,    /* unconditional */
+	CAIRN_CHECKPOINT_ABSENT = 1, /* it must not exist yet */
+	CAIRN_CHECKPOINT_VALUE = 2,  /* it must hold @expected (>= 1) */
+};
+
+/* Reads checkpoint @name: *found false and *value 0 when it does not
+ * exist (not an error). @opts, @value, @found may be NULL. */
+CAIRN_API int cairn_checkpoint_get(cairn_client *c, const char *name,
+				   const struct cairn_read_options *opts,
+				   uint64_t *value, bool *found,
+				   struct cairn_error *err);
+
+/* Sets checkpoint @name to @value, if it holds what @expect_kind (enum
+ * cairn_checkpoint_expect) and @expected say. A failed expectation returns
+ * CAIRN_EWRONG_EXPECTED_VERSION with err->actual_version the value the
+ * checkpoint holds (0: it does not exist). @key as for cairn_append (NULL:
+ * the client's id and next sequence); @duplicate (may be NULL) says the
+ * write had committed before. */
+CAIRN_API int cairn_checkpoint_set(cairn_client *c, const char *name,
+				   uint64_t value, int expect_kind,
+				   uint64_t expected,
+				   const struct cairn_append_key *key,
+				   bool *duplicate, struct cairn_error *err);
+
+/* Stores @len bytes of @data (at most 8 MiB) as the snapshot of @stream at
+ * @version (1..the stream's version). A version past the stream's head
+ * returns CAIRN_EWRONG_EXPECTED_VERSION with err->actual_version the
+ * head. @key as for cairn_append. */
+CAIRN_API int cairn_snapshot_put(cairn_client *c, const char *stream,
+				 uint64_t version, const void *data, size_t len,
+				 const struct cairn_append_key *key,
+				 struct cairn_error *err);
+
+/* A snapshot read back, owned by the caller: free it with
+ * cairn_snapshot_free. */
+struct cairn_snapshot {
+	uint64_t version; /* 0: the stream has none */
+	void *data;       /* malloc'ed, NULL when empty */
+	size_t len;
+};
+
+CAIRN_API void cairn_snapshot_free(struct cairn_snapshot *s);
+
+/* The newest snapshot of @stream at or below @max_version (UINT64_MAX:
+ * the newest). */
+CAIRN_API int cairn_snapshot_get(cairn_client *c, const char *stream,
+				 uint64_t max_version,
+				 const struct cairn_read_options *opts,
+				 struct cairn_snapshot *snap,
+				 struct cairn_error *err);
+
+/* The newest snapshot of @stream (version 0 when none) and the first page
+ * of the events after it (from snap->version + 1; continue with
+ * cairn_read_stream from page->next until page->end). On error neither
+ * needs freeing. */
+CAIRN_API int cairn_read_stream_with_snapshot(
+	cairn_client *c, const char *stream,
+	const struct cairn_read_options *opts, struct cairn_snapshot *snap,
+	struct cairn_page *page, struct cairn_error *err);
+
+/* ---- consumers ----
+ *
+ * A consumer is a subscription whose progress is saved in a checkpoint:
+ * cairn_consumer_start reads checkpoint @name (of the consumer), subscribes
+ * from the event after it, and calls @cb for every event, in order, with
+ * @live false during catch-up and true once the subscription caught up.
+ * The checkpoint (the position of the last event whose callback returned;
+ * its stream version for a CAIRN_SUB_STREAM subscription) is saved every
+ * @every_events events, every @every_ms milliseconds when events came
+ * since the last save, and at cairn_consumer_stop.
+ *
+ * Delivery is at-least-once: the events after the last saved checkpoint
+ * are delivered again after a restart (a crash, or cairn_consumer_drop),
+ * never skipped; handlers must tolerate a repeat of that tail.
+ *
+ * @cb runs on a thread of the consumer's own (one at a time, never on the
+ * client's I/O thread): it may call the client's synchronous functions
+ * and block, but not stop its own consumer. */
+typedef struct cairn_consumer cairn_consumer;
+typedef void (*cairn_consumer_cb)(void *arg, const struct cairn_event *e,
+				  bool live);
+
+/* @o gives what to follow (kind, target, type, window); its from and
+ * from_now are ignored: the checkpoint decides where to start (the start
+ * when there is none). @every_events 0: only by time; @every_ms 0: only by
+ * count. Returns 0 with *out set, or the error of reading the checkpoint
+ * or of subscribing. */
+CAIRN_API int cairn_consumer_start(cairn_client *c, const char *name,
+				   const struct cairn_subscribe_options *o,
+				   uint32_t every_events, unsigned every_ms,
+				   cairn_consumer_cb cb, void *arg,
+				   cairn_consumer **out,
+				   struct cairn_error *err);
+
+/* Stops @k (no callback runs once it has returned), saves its checkpoint,
+ * frees it. Returns 0, the error that saving failed with, or the error
+ * that had ended the subscription before. */
+CAIRN_API int cairn_consumer_stop(cairn_consumer *k, struct cairn_error *err);
+
+/* Stops and frees @k without saving the checkpoint, as if the process had
+ * died: the next consumer of the same name starts after the last save. */
+CAIRN_API void cairn_consumer_drop(cairn_consumer *k);
+
 /* ---- cluster ---- */
 
 struct cairn_member {

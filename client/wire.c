@@ -29,6 +29,7 @@
 #define ERROR_FIXED_BYTES     (4 + 4 + 8 + 2 + 2)
 #define SUBSCRIBE_FIXED_BYTES (1 + 1 + 8 + 2 + 2 + 4)
 #define SUB_END_FIXED_BYTES   (4 + 8 + 2)
+#define CLIENT_BYTES          (1 + 16 + 8)
 #define BUF_FIRST_CAP         256
 
 const char *wire_strerror(int code)
@@ -69,6 +70,20 @@ const char *wire_type_name(unsigned type)
 		return "HEAD";
 	case WIRE_STATUS:
 		return "STATUS";
+	case WIRE_CHECKPOINT_GET:
+		return "CHECKPOINT_GET";
+	case WIRE_CHECKPOINT_SET:
+		return "CHECKPOINT_SET";
+	case WIRE_SNAPSHOT_PUT:
+		return "SNAPSHOT_PUT";
+	case WIRE_SNAPSHOT_GET:
+		return "SNAPSHOT_GET";
+	case WIRE_CHECKPOINT:
+		return "CHECKPOINT";
+	case WIRE_STATE_OK:
+		return "STATE_OK";
+	case WIRE_SNAPSHOT:
+		return "SNAPSHOT";
 	case WIRE_SUBSCRIBE:
 		return "SUBSCRIBE";
 	case WIRE_CREDIT:
@@ -104,6 +119,10 @@ bool wire_type_is_request(unsigned type)
 	case WIRE_READ_ALL:
 	case WIRE_HEAD:
 	case WIRE_STATUS:
+	case WIRE_CHECKPOINT_GET:
+	case WIRE_CHECKPOINT_SET:
+	case WIRE_SNAPSHOT_PUT:
+	case WIRE_SNAPSHOT_GET:
 	case WIRE_SUBSCRIBE:
 	case WIRE_CREDIT:
 	case WIRE_UNSUBSCRIBE:
@@ -1358,5 +1377,269 @@ int wire_decode_sub_end(const void *body, size_t len, struct wire_sub_end *s)
 	ok = dec_u32(&d, &s->reason) && sub_end_reason_known(s->reason) &&
 	     dec_u64(&d, &s->next) &&
 	     dec_str16(&d, &s->message, WIRE_STRING_MAX);
+	return dec_done(&d, ok);
+}
+
+/* ------------------------------------------------------------------------
+ * Checkpoints and snapshots
+ * ------------------------------------------------------------------------ */
+
+static void enc_client(struct enc *e, bool has_client, const uint8_t id[16],
+		       uint64_t seq)
+{
+	enc_u8(e, has_client ? 1 : 0);
+	enc_bytes(e, id, 16);
+	enc_u64(e, seq);
+}
+
+static bool dec_client(struct dec *d, bool *has_client, uint8_t id[16],
+		       uint64_t *seq)
+{
+	return dec_bool(d, has_client) && dec_id(d, id) && dec_u64(d, seq);
+}
+
+int wire_encode_checkpoint_get(struct wire_buf *b, uint64_t request_id,
+			       const struct wire_checkpoint_get *g)
+{
+	struct enc e;
+	int rv;
+
+	if (g->consistency.kind > WIRE_CONSISTENCY_LEADER)
+		return WIRE_ENCODE_INVALID;
+	if (g->name.len > STR16_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_CHECKPOINT_GET, request_id,
+			 2 + (uint64_t)g->name.len + CONSISTENCY_BYTES, &e);
+	if (rv != 0)
+		return rv;
+	enc_str16(&e, g->name);
+	enc_consistency(&e, &g->consistency);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_checkpoint_get(const void *body, size_t len,
+			       struct wire_checkpoint_get *g)
+{
+	struct dec d;
+	bool ok;
+
+	memset(g, 0, sizeof *g);
+	dec_init(&d, body, len);
+	ok = dec_str16(&d, &g->name, STR16_MAX) &&
+	     dec_consistency(&d, &g->consistency);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_checkpoint(struct wire_buf *b, uint64_t request_id, bool found,
+			   uint64_t value)
+{
+	struct enc e;
+	int rv;
+
+	if (!found && value != 0)
+		return WIRE_ENCODE_INVALID;
+	rv = frame_begin(b, WIRE_CHECKPOINT, request_id, 1 + 8, &e);
+	if (rv != 0)
+		return rv;
+	enc_u8(&e, found ? 1 : 0);
+	enc_u64(&e, value);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_checkpoint(const void *body, size_t len, bool *found,
+			   uint64_t *value)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_bool(&d, found) && dec_u64(&d, value) &&
+	     (*found || *value == 0);
+	return dec_done(&d, ok);
+}
+
+static bool cp_expect_valid(uint8_t kind, uint64_t expected)
+{
+	switch (kind) {
+	case WIRE_CP_EXPECT_ANY:
+	case WIRE_CP_EXPECT_ABSENT:
+		return expected == 0;
+	case WIRE_CP_EXPECT_VALUE:
+		return expected >= 1;
+	default:
+		return false;
+	}
+}
+
+int wire_encode_checkpoint_set(struct wire_buf *b, uint64_t request_id,
+			       const struct wire_checkpoint_set *s)
+{
+	struct enc e;
+	int rv;
+
+	if (!cp_expect_valid(s->expect_kind, s->expected))
+		return WIRE_ENCODE_INVALID;
+	if (s->name.len > STR16_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_CHECKPOINT_SET, request_id,
+			 CLIENT_BYTES + 2 + (uint64_t)s->name.len + 8 + 1 + 8,
+			 &e);
+	if (rv != 0)
+		return rv;
+	enc_client(&e, s->has_client, s->client_id, s->client_seq);
+	enc_str16(&e, s->name);
+	enc_u64(&e, s->value);
+	enc_u8(&e, s->expect_kind);
+	enc_u64(&e, s->expected);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_checkpoint_set(const void *body, size_t len,
+			       struct wire_checkpoint_set *s)
+{
+	struct dec d;
+	bool ok;
+
+	memset(s, 0, sizeof *s);
+	dec_init(&d, body, len);
+	ok = dec_client(&d, &s->has_client, s->client_id, &s->client_seq) &&
+	     dec_str16(&d, &s->name, STR16_MAX) && dec_u64(&d, &s->value) &&
+	     dec_u8(&d, &s->expect_kind) && dec_u64(&d, &s->expected) &&
+	     cp_expect_valid(s->expect_kind, s->expected);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_snapshot_put(struct wire_buf *b, uint64_t request_id,
+			     const struct wire_snapshot_put *s)
+{
+	struct enc e;
+	int rv;
+
+	if (s->version == 0)
+		return WIRE_ENCODE_INVALID;
+	if (s->stream.len > STR16_MAX || s->data.len > WIRE_SNAPSHOT_BYTES_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_SNAPSHOT_PUT, request_id,
+			 CLIENT_BYTES + 2 + (uint64_t)s->stream.len + 8 + 4 +
+				 s->data.len,
+			 &e);
+	if (rv != 0)
+		return rv;
+	enc_client(&e, s->has_client, s->client_id, s->client_seq);
+	enc_str16(&e, s->stream);
+	enc_u64(&e, s->version);
+	enc_blob32(&e, s->data);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_snapshot_put(const void *body, size_t len,
+			     struct wire_snapshot_put *s)
+{
+	struct dec d;
+	bool ok;
+
+	memset(s, 0, sizeof *s);
+	dec_init(&d, body, len);
+	ok = dec_client(&d, &s->has_client, s->client_id, &s->client_seq) &&
+	     dec_str16(&d, &s->stream, STR16_MAX) && dec_u64(&d, &s->version) &&
+	     s->version >= 1 && dec_blob32(&d, &s->data) &&
+	     s->data.len <= WIRE_SNAPSHOT_BYTES_MAX;
+	return dec_done(&d, ok);
+}
+
+int wire_encode_state_ok(struct wire_buf *b, uint64_t request_id,
+			 bool duplicate)
+{
+	struct enc e;
+	int rv;
+
+	rv = frame_begin(b, WIRE_STATE_OK, request_id, 1, &e);
+	if (rv != 0)
+		return rv;
+	enc_u8(&e, duplicate ? 1 : 0);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_ok(const void *body, size_t len, bool *duplicate)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_bool(&d, duplicate);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_snapshot_get(struct wire_buf *b, uint64_t request_id,
+			     const struct wire_snapshot_get *g)
+{
+	struct enc e;
+	int rv;
+
+	if (g->consistency.kind > WIRE_CONSISTENCY_LEADER)
+		return WIRE_ENCODE_INVALID;
+	if (g->stream.len > STR16_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_SNAPSHOT_GET, request_id,
+			 2 + (uint64_t)g->stream.len + 8 + CONSISTENCY_BYTES,
+			 &e);
+	if (rv != 0)
+		return rv;
+	enc_str16(&e, g->stream);
+	enc_u64(&e, g->max_version);
+	enc_consistency(&e, &g->consistency);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_snapshot_get(const void *body, size_t len,
+			     struct wire_snapshot_get *g)
+{
+	struct dec d;
+	bool ok;
+
+	memset(g, 0, sizeof *g);
+	dec_init(&d, body, len);
+	ok = dec_str16(&d, &g->stream, STR16_MAX) &&
+	     dec_u64(&d, &g->max_version) &&
+	     dec_consistency(&d, &g->consistency);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_snapshot(struct wire_buf *b, uint64_t request_id,
+			 uint64_t version, struct wire_bytes data)
+{
+	struct enc e;
+	int rv;
+
+	if (version == 0 && data.len != 0)
+		return WIRE_ENCODE_INVALID;
+	if (data.len > WIRE_SNAPSHOT_BYTES_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_SNAPSHOT, request_id,
+			 8 + 4 + (uint64_t)data.len, &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, version);
+	enc_blob32(&e, data);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_snapshot(const void *body, size_t len, uint64_t *version,
+			 struct wire_bytes *data)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, version) && dec_blob32(&d, data) &&
+	     data->len <= WIRE_SNAPSHOT_BYTES_MAX &&
+	     (*version != 0 || data->len == 0);
 	return dec_done(&d, ok);
 }

@@ -42,6 +42,9 @@
 /* Streams in one append. */
 #define WIRE_APPEND_PARTS_MAX 1000
 
+/* Bytes of one aggregate snapshot (storage's STORE_SNAPSHOT_BYTES_MAX). */
+#define WIRE_SNAPSHOT_BYTES_MAX (8u << 20)
+
 /* Message types. Requests have the high bit clear, replies set. */
 enum wire_type {
 	WIRE_APPEND = 0x01,
@@ -49,14 +52,21 @@ enum wire_type {
 	WIRE_READ_ALL = 0x03,
 	WIRE_HEAD = 0x04,
 	WIRE_STATUS = 0x05,
-	WIRE_SUBSCRIBE = 0x10,   /* starts a subscription */
-	WIRE_CREDIT = 0x11,      /* grants a subscription more events */
-	WIRE_UNSUBSCRIBE = 0x12, /* ends a subscription */
+	WIRE_CHECKPOINT_GET = 0x20, /* reads a consumer checkpoint */
+	WIRE_CHECKPOINT_SET = 0x21, /* sets one (optionally compare-and-set) */
+	WIRE_SNAPSHOT_PUT = 0x22,   /* stores an aggregate snapshot */
+	WIRE_SNAPSHOT_GET = 0x23,   /* reads a stream's newest snapshot */
+	WIRE_SUBSCRIBE = 0x10,      /* starts a subscription */
+	WIRE_CREDIT = 0x11,         /* grants a subscription more events */
+	WIRE_UNSUBSCRIBE = 0x12,    /* ends a subscription */
 
 	WIRE_APPEND_OK = 0x81,
 	WIRE_EVENTS = 0x82, /* the reply to READ_STREAM and READ_ALL */
 	WIRE_HEAD_OK = 0x84,
 	WIRE_STATUS_OK = 0x85,
+	WIRE_CHECKPOINT = 0xa0, /* the reply to CHECKPOINT_GET */
+	WIRE_STATE_OK = 0xa1,   /* the reply to CHECKPOINT_SET, SNAPSHOT_PUT */
+	WIRE_SNAPSHOT = 0xa3,   /* the reply to SNAPSHOT_GET */
 	WIRE_SUB_EVENTS = 0x90, /* pushed: a subscription's events */
 	WIRE_SUB_LIVE = 0x91,   /* pushed: the subscription caught up */
 	WIRE_SUB_END = 0x92,    /* pushed: the subscription ended */
@@ -121,7 +131,8 @@ enum {
 const char *wire_type_name(unsigned type);
 
 /* True for the types a client may send (APPEND, READ_STREAM, READ_ALL,
- * HEAD, STATUS, SUBSCRIBE, CREDIT, UNSUBSCRIBE). A server answers any other
+ * HEAD, STATUS, CHECKPOINT_GET, CHECKPOINT_SET, SNAPSHOT_PUT,
+ * SNAPSHOT_GET, SUBSCRIBE, CREDIT, UNSUBSCRIBE). A server answers any other
  * type, replies included, with WIRE_EUNKNOWN_TYPE. */
 bool wire_type_is_request(unsigned type);
 
@@ -488,5 +499,92 @@ const char *wire_sub_end_reason_name(uint32_t reason);
 int wire_encode_sub_end(struct wire_buf *b, uint64_t request_id,
 			const struct wire_sub_end *s);
 int wire_decode_sub_end(const void *body, size_t len, struct wire_sub_end *s);
+
+/* ---- checkpoints and snapshots ----
+ *
+ * A consumer checkpoint is a named u64 (a name follows the stream name
+ * rules); an aggregate snapshot is up to WIRE_SNAPSHOT_BYTES_MAX opaque
+ * bytes stored for a stream at a version. Writes go through consensus on
+ * the leader as one transaction of one state operation (no events); reads
+ * take a consistency like READ_STREAM. */
+
+/* What a CHECKPOINT_SET expects of the checkpoint before it. */
+enum wire_cp_expect {
+	WIRE_CP_EXPECT_ANY = 0,    /* unconditional */
+	WIRE_CP_EXPECT_ABSENT = 1, /* the checkpoint must not exist */
+	WIRE_CP_EXPECT_VALUE = 2,  /* it must hold `expected` (>= 1) */
+};
+
+struct wire_checkpoint_get {
+	struct wire_bytes name;
+	struct wire_consistency_req consistency;
+};
+
+int wire_encode_checkpoint_get(struct wire_buf *b, uint64_t request_id,
+			       const struct wire_checkpoint_get *g);
+int wire_decode_checkpoint_get(const void *body, size_t len,
+			       struct wire_checkpoint_get *g);
+
+/* CHECKPOINT: @found false (value 0) when the checkpoint does not exist. */
+int wire_encode_checkpoint(struct wire_buf *b, uint64_t request_id, bool found,
+			   uint64_t value);
+int wire_decode_checkpoint(const void *body, size_t len, bool *found,
+			   uint64_t *value);
+
+struct wire_checkpoint_set {
+	bool has_client; /* client_id/client_seq make it idempotent */
+	uint8_t client_id[16];
+	uint64_t client_seq;
+	struct wire_bytes name;
+	uint64_t value;
+	uint8_t expect_kind; /* enum wire_cp_expect */
+	uint64_t expected;   /* WIRE_CP_EXPECT_VALUE: >= 1; else 0 */
+};
+
+/* WIRE_ENCODE_INVALID for an unknown expect kind, an expected value of 0
+ * with WIRE_CP_EXPECT_VALUE or non-zero with another kind. */
+int wire_encode_checkpoint_set(struct wire_buf *b, uint64_t request_id,
+			       const struct wire_checkpoint_set *s);
+int wire_decode_checkpoint_set(const void *body, size_t len,
+			       struct wire_checkpoint_set *s);
+
+struct wire_snapshot_put {
+	bool has_client;
+	uint8_t client_id[16];
+	uint64_t client_seq;
+	struct wire_bytes stream;
+	uint64_t version;       /* >= 1 */
+	struct wire_bytes data; /* <= WIRE_SNAPSHOT_BYTES_MAX */
+};
+
+/* WIRE_ENCODE_INVALID for version 0, WIRE_ENCODE_TOO_LARGE for data over
+ * WIRE_SNAPSHOT_BYTES_MAX. */
+int wire_encode_snapshot_put(struct wire_buf *b, uint64_t request_id,
+			     const struct wire_snapshot_put *s);
+int wire_decode_snapshot_put(const void *body, size_t len,
+			     struct wire_snapshot_put *s);
+
+/* STATE_OK: the write committed (@duplicate: it had already, under the same
+ * client id and sequence). */
+int wire_encode_state_ok(struct wire_buf *b, uint64_t request_id,
+			 bool duplicate);
+int wire_decode_state_ok(const void *body, size_t len, bool *duplicate);
+
+struct wire_snapshot_get {
+	struct wire_bytes stream;
+	uint64_t max_version; /* newest at or below; UINT64_MAX: any */
+	struct wire_consistency_req consistency;
+};
+
+int wire_encode_snapshot_get(struct wire_buf *b, uint64_t request_id,
+			     const struct wire_snapshot_get *g);
+int wire_decode_snapshot_get(const void *body, size_t len,
+			     struct wire_snapshot_get *g);
+
+/* SNAPSHOT: @version 0 (and no data) when the stream has none. */
+int wire_encode_snapshot(struct wire_buf *b, uint64_t request_id,
+			 uint64_t version, struct wire_bytes data);
+int wire_decode_snapshot(const void *body, size_t len, uint64_t *version,
+			 struct wire_bytes *data);
 
 #endif /* CAIRN_CLIENT_WIRE_H */

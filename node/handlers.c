@@ -1,9 +1,10 @@
 /* node/handlers.c: what cairnd does with each request of the binary
- * protocol (docs/protocol.md): APPEND goes to consensus; READ_STREAM,
- * READ_ALL and HEAD read the local store at the consistency the request
- * asks for; STATUS reports consensus_status; SUBSCRIBE, CREDIT and
- * UNSUBSCRIBE go to subs.c, which also hears of every applied position
- * after the parked reads. server.c calls
+ * protocol (docs/protocol.md): APPEND, CHECKPOINT_SET and SNAPSHOT_PUT go
+ * to consensus (the last two as a transaction of one state operation and
+ * no events); READ_STREAM, READ_ALL, HEAD, CHECKPOINT_GET and SNAPSHOT_GET
+ * read the local store at the consistency the request asks for; STATUS reports
+ * consensus_status; SUBSCRIBE, CREDIT and UNSUBSCRIBE go to subs.c, which also
+ * hears of every applied position after the parked reads. server.c calls
  * handlers_dispatch() for every whole frame; main.c wires consensus's
  * on_applied to handlers_applied().
  *
@@ -13,7 +14,8 @@
  * is encoded (or dropped, when the connection has closed meanwhile). Its
  * states and their transitions:
  *
- *   APPEND:  SUBMITTED --consensus cb--> done
+ *   APPEND, CHECKPOINT_SET, SNAPSHOT_PUT:
+ *            SUBMITTED --consensus cb--> done
  *   reads:   PARKED   --applied--> done (read served)
  *            PARKED   --deadline (--read-wait-ms)--> done (WIRE_ETIMEOUT)
  *            PARKED   --shutdown--> done (WIRE_EUNAVAILABLE)
@@ -41,11 +43,14 @@ enum req_state {
 
 /* The decoded arguments of a read request (views into a frame body). */
 struct read_args {
-	uint16_t type; /* WIRE_READ_STREAM, WIRE_READ_ALL or WIRE_HEAD */
+	uint16_t type; /* WIRE_READ_STREAM, WIRE_READ_ALL, WIRE_HEAD,
+			* WIRE_CHECKPOINT_GET or WIRE_SNAPSHOT_GET */
 	union {
 		struct wire_read_stream rs;
 		struct wire_read_all ra;
 		struct wire_head hd;
+		struct wire_checkpoint_get cg;
+		struct wire_snapshot_get sg;
 	} u;
 	struct wire_consistency_req consistency; /* copied from u */
 };
@@ -73,6 +78,9 @@ struct node_req {
 	struct store_event *events;            /* owned, all parts' events */
 	struct store_part_result *results;     /* owned, wa.n_parts */
 	struct wire_part_result *wire_results; /* owned, wa.n_parts */
+	/* State writes (CHECKPOINT_SET, SNAPSHOT_PUT): the one operation of
+	 * append.txn, pointing into body; op.kind is 0 for an APPEND. */
+	struct store_op op;
 	uint64_t start_ns; /* uv_hrtime() when submitted, for the metrics */
 };
 
@@ -248,6 +256,66 @@ static void reply_store_error(struct node_conn *c, uint64_t request_id,
 	reply_error(c, request_id, WIRE_EINTERNAL, store_strerror(rv));
 }
 
+/* Reads a checkpoint or a snapshot and encodes the reply to @a now. */
+static void serve_state_read(struct node_conn *c, uint64_t request_id,
+			     const struct read_args *a)
+{
+	struct node *n = c->node;
+	struct wire_bytes bytes;
+	uint64_t value;
+	size_t data_len;
+	void *data;
+	bool found;
+	int rv;
+
+	if (a->type == WIRE_CHECKPOINT_GET) {
+		rv = store_checkpoint_get(&n->store,
+					  (const char *)a->u.cg.name.p,
+					  a->u.cg.name.len, &value, &found);
+		if (rv != 0) {
+			reply_store_error(c, request_id, "checkpoint_get", rv);
+			return;
+		}
+		rv = wire_encode_checkpoint(conn_out(c), request_id, found,
+					    found ? value : 0);
+		if (rv != 0)
+			log_error("reply_failed", "type=CHECKPOINT error=%d",
+				  rv);
+		conn_flush(c);
+		return;
+	}
+	assert(a->type == WIRE_SNAPSHOT_GET);
+	rv = store_snapshot_get(&n->store, (const char *)a->u.sg.stream.p,
+				a->u.sg.stream.len, a->u.sg.max_version, &value,
+				&data, &data_len);
+	if (rv != 0) {
+		reply_store_error(c, request_id, "snapshot_get", rv);
+		return;
+	}
+	if (value == 0 || data_len > WIRE_SNAPSHOT_BYTES_MAX) {
+		/* Storage never holds more than the maximum; be safe. */
+		free(data);
+		data = NULL;
+		data_len = 0;
+		if (value != 0) {
+			reply_error(c, request_id, WIRE_EINTERNAL,
+				    "stored snapshot over the maximum");
+			return;
+		}
+	}
+	bytes.p = data;
+	bytes.len = (uint32_t)data_len;
+	rv = wire_encode_snapshot(conn_out(c), request_id, value, bytes);
+	free(data);
+	if (rv != 0) {
+		log_error("reply_failed", "type=SNAPSHOT error=%d", rv);
+		reply_error(c, request_id, WIRE_EINTERNAL,
+			    "cannot encode the snapshot");
+		return;
+	}
+	conn_flush(c);
+}
+
 /* Reads the store and encodes the reply to @a now. */
 static void serve_read(struct node_conn *c, uint64_t request_id,
 		       const struct read_args *a)
@@ -273,6 +341,11 @@ static void serve_read(struct node_conn *c, uint64_t request_id,
 		if (rv != 0)
 			log_error("reply_failed", "type=HEAD_OK error=%d", rv);
 		conn_flush(c);
+		return;
+	}
+
+	if (a->type == WIRE_CHECKPOINT_GET || a->type == WIRE_SNAPSHOT_GET) {
+		serve_state_read(c, request_id, a);
 		return;
 	}
 
@@ -343,6 +416,14 @@ static int decode_read(uint16_t type, const uint8_t *body, size_t len,
 	case WIRE_READ_ALL:
 		rv = wire_decode_read_all(body, len, &a->u.ra);
 		a->consistency = a->u.ra.consistency;
+		break;
+	case WIRE_CHECKPOINT_GET:
+		rv = wire_decode_checkpoint_get(body, len, &a->u.cg);
+		a->consistency = a->u.cg.consistency;
+		break;
+	case WIRE_SNAPSHOT_GET:
+		rv = wire_decode_snapshot_get(body, len, &a->u.sg);
+		a->consistency = a->u.sg.consistency;
 		break;
 	default:
 		assert(type == WIRE_HEAD);
@@ -550,6 +631,18 @@ static int handle_read(struct node_conn *c, const struct wire_header *h,
 			    "invalid stream name");
 		return 0;
 	}
+	if ((h->type == WIRE_CHECKPOINT_GET &&
+	     !store_stream_name_valid((const char *)a.u.cg.name.p,
+				      a.u.cg.name.len)) ||
+	    (h->type == WIRE_SNAPSHOT_GET &&
+	     !store_stream_name_valid((const char *)a.u.sg.stream.p,
+				      a.u.sg.stream.len))) {
+		reply_error(c, h->request_id, WIRE_EINVALID,
+			    h->type == WIRE_CHECKPOINT_GET
+				    ? "invalid checkpoint name"
+				    : "invalid stream name");
+		return 0;
+	}
 
 	switch (a.consistency.kind) {
 	case WIRE_CONSISTENCY_ANY:
@@ -679,6 +772,16 @@ static void reply_append_outcome(struct node_req *r)
 		b = conn_out(c);
 		if (b == NULL)
 			return;
+		if (r->op.kind != 0) {
+			rv = wire_encode_state_ok(
+				b, r->request_id,
+				ca->outcome == STORE_DUPLICATE);
+			if (rv != 0)
+				log_error("reply_failed",
+					  "type=STATE_OK error=%d", rv);
+			conn_flush(c);
+			return;
+		}
 		for (uint32_t k = 0; k < r->wa.n_parts; k++) {
 			r->wire_results[k].first_version =
 				r->results[k].first_version;
@@ -701,7 +804,19 @@ static void reply_append_outcome(struct node_req *r)
 		e.code = WIRE_EWRONG_EXPECTED_VERSION;
 		e.part = ca->conflict_part;
 		e.actual_version = ca->actual_version;
-		if (ca->conflict_part < r->wa.n_parts) {
+		if (r->op.kind == STORE_OP_SNAPSHOT_PUT) {
+			snprintf(msg, sizeof msg,
+				 "snapshot version past stream '%.*s', which "
+				 "is at version %" PRIu64,
+				 (int)r->op.name_len, r->op.name,
+				 ca->actual_version);
+		} else if (r->op.kind != 0) {
+			snprintf(msg, sizeof msg,
+				 "checkpoint '%.*s' is %" PRIu64
+				 " (0: it does not exist)",
+				 (int)r->op.name_len, r->op.name,
+				 ca->actual_version);
+		} else if (ca->conflict_part < r->wa.n_parts) {
 			const struct store_part *p =
 				&r->parts[ca->conflict_part];
 
@@ -854,10 +969,12 @@ static uint32_t build_txn(struct node_req *r, char *msg, size_t msg_len)
 	return 0;
 }
 
+static int submit_append(struct node_conn *c, const struct wire_header *h,
+			 struct node_req *r);
+
 static int handle_append(struct node_conn *c, const struct wire_header *h,
 			 const uint8_t *body)
 {
-	struct node *n = c->node;
 	char msg[STORE_ERRMSG_SIZE];
 	struct node_req *r;
 	uint32_t code;
@@ -902,6 +1019,17 @@ static int handle_append(struct node_conn *c, const struct wire_header *h,
 		return 0;
 	}
 
+	return submit_append(c, h, r);
+}
+
+/* Hands the transaction of @r (built and validated) to consensus and
+ * answers at once when consensus does. */
+static int submit_append(struct node_conn *c, const struct wire_header *h,
+			 struct node_req *r)
+{
+	struct node *n = c->node;
+	int rv;
+
 	r->state = REQ_SUBMITTED;
 	r->start_ns = uv_hrtime();
 	rv = consensus_append(&n->cons, &r->append, on_append);
@@ -926,6 +1054,85 @@ static int handle_append(struct node_conn *c, const struct wire_header *h,
 	}
 	req_free(r);
 	return 0;
+}
+
+/* Handles CHECKPOINT_SET and SNAPSHOT_PUT: one transaction of one state
+ * operation, submitted like an append. */
+static int handle_state_write(struct node_conn *c, const struct wire_header *h,
+			      const uint8_t *body)
+{
+	char msg[STORE_ERRMSG_SIZE];
+	struct wire_checkpoint_set cs;
+	struct wire_snapshot_put sp;
+	struct store_txn *t;
+	struct node_req *r;
+	int rv;
+
+	r = req_new(c, h->request_id, body, h->body_len);
+	if (r == NULL) {
+		reply_error(c, h->request_id, WIRE_EINTERNAL, "out of memory");
+		return 0;
+	}
+	t = &r->append.txn;
+	if (h->type == WIRE_CHECKPOINT_SET) {
+		if (wire_decode_checkpoint_set(r->body, r->body_len, &cs) !=
+		    WIRE_OK) {
+			req_free(r);
+			return WIRE_EMALFORMED;
+		}
+		r->op.kind = cs.expect_kind == WIRE_CP_EXPECT_ANY
+				     ? STORE_OP_CHECKPOINT_SET
+				     : STORE_OP_CHECKPOINT_CAS;
+		r->op.name = (const char *)cs.name.p;
+		r->op.name_len = cs.name.len;
+		r->op.value = cs.value;
+		r->op.expected = cs.expected; /* 0 when absent or any */
+		t->has_client = cs.has_client;
+		memcpy(t->client_id, cs.client_id, sizeof t->client_id);
+		t->client_seq = cs.client_seq;
+	} else {
+		assert(h->type == WIRE_SNAPSHOT_PUT);
+		if (wire_decode_snapshot_put(r->body, r->body_len, &sp) !=
+		    WIRE_OK) {
+			req_free(r);
+			return WIRE_EMALFORMED;
+		}
+		r->op.kind = STORE_OP_SNAPSHOT_PUT;
+		r->op.name = (const char *)sp.stream.p;
+		r->op.name_len = sp.stream.len;
+		r->op.value = sp.version;
+		r->op.data = sp.data.p;
+		r->op.data_len = sp.data.len;
+		t->has_client = sp.has_client;
+		memcpy(t->client_id, sp.client_id, sizeof t->client_id);
+		t->client_seq = sp.client_seq;
+	}
+	if (!store_stream_name_valid(r->op.name, r->op.name_len)) {
+		reply_error(c, h->request_id, WIRE_EINVALID,
+			    r->op.kind == STORE_OP_SNAPSHOT_PUT
+				    ? "invalid stream name"
+				    : "invalid checkpoint name");
+		req_free(r);
+		return 0;
+	}
+	t->commit_time_us = 0; /* consensus sets it */
+	t->n_parts = 0;
+	t->parts = NULL;
+	t->n_ops = 1;
+	t->ops = &r->op;
+	r->append.parts = NULL;
+	r->append.data = r;
+	rv = store_txn_validate(t, msg);
+	if (rv != 0) {
+		reply_error(c, h->request_id,
+			    rv == STORE_ESNAPSHOT_TOO_LARGE
+				    ? WIRE_ETOO_LARGE
+				    : validation_code(rv),
+			    msg);
+		req_free(r);
+		return 0;
+	}
+	return submit_append(c, h, r);
 }
 
 /* ------------------------------------------------------------------------
@@ -985,9 +1192,14 @@ int handlers_dispatch(struct node_conn *c, const struct wire_header *h,
 	switch (h->type) {
 	case WIRE_APPEND:
 		return handle_append(c, h, body);
+	case WIRE_CHECKPOINT_SET:
+	case WIRE_SNAPSHOT_PUT:
+		return handle_state_write(c, h, body);
 	case WIRE_READ_STREAM:
 	case WIRE_READ_ALL:
 	case WIRE_HEAD:
+	case WIRE_CHECKPOINT_GET:
+	case WIRE_SNAPSHOT_GET:
 		return handle_read(c, h, body);
 	case WIRE_STATUS:
 		if (wire_decode_status(body, h->body_len) != WIRE_OK)

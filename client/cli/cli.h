@@ -1,7 +1,8 @@
 /* The `cairn` command line tool over libcairn: what its files share.
  * main.c parses the command line and runs append, read, read-all, head and
- * status; output.c prints events (human lines or JSON, one object a line);
- * tail.c runs `cairn tail`; bench.c runs `cairn bench`. */
+ * status; state.c runs checkpoint and snapshot; output.c prints events (human
+ * lines or JSON, one object a line); tail.c runs `cairn tail`; bench.c runs
+ * `cairn bench`. */
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
@@ -71,6 +72,15 @@ int cli_fail(const struct cairn_error *err);
 /* Parses an unsigned decimal number; false when @s is not one. */
 bool cli_parse_u64(const char *s, uint64_t *out);
 
+/* Parses --consistency (default: leader, or any with --node). Returns 0
+ * or the usage exit code after printing why. */
+int cli_parse_consistency(const struct cli_global *g, const struct cli_args *a,
+			  struct cairn_read_options *ro);
+
+/* Reads all of @f (at most 17 MiB) into a malloc'ed buffer. Returns 0 or
+ * an exit code after printing why (@what names the input). */
+int cli_read_input(FILE *f, const char *what, char **out, size_t *len);
+
 /* ---- output.c ---- */
 
 /* Prints one event: a human line, or a JSON object on one line. */
@@ -94,6 +104,16 @@ int cli_tail(const struct cli_global *g, const struct cli_args *a);
 
 /* The help text of `cairn tail`. */
 extern const char cli_tail_help[];
+
+/* ---- state.c ---- */
+
+/* `cairn checkpoint get|set` and `cairn snapshot get|put`. Return the exit
+ * code. */
+int cli_checkpoint(const struct cli_global *g, const struct cli_args *a);
+int cli_snapshot(const struct cli_global *g, const struct cli_args *a);
+
+extern const char cli_checkpoint_help[];
+extern const char cli_snapshot_help[];
 
 /* ---- bench.c ---- */
 

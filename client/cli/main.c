@@ -1,6 +1,7 @@
 /* `cairn`: the command line tool of Cairn, over libcairn. Parses the
  * command line (global options before or after the command), runs one of
- * append, read, read-all, head, status or bench, and maps the outcome to
+ * append, read, read-all, head, status, tail, bench, checkpoint or
+ * snapshot, and maps the outcome to
  * the exit codes every --help lists. docs/client.md is its reference. */
 #include <assert.h>
 #include <errno.h>
@@ -153,6 +154,8 @@ static const char main_help[] =
 	"  head STREAM       a stream's version and last position\n"
 	"  status            the cluster's members and their state\n"
 	"  tail [STREAM]     print events as they commit (subscription)\n"
+	"  checkpoint get|set NAME ...  read or set a consumer checkpoint\n"
+	"  snapshot get|put STREAM ...  read or store an aggregate snapshot\n"
 	"  bench             measure appends and reads\n"
 	"\n"
 	"cairn COMMAND --help describes a command.\n"
@@ -270,7 +273,7 @@ static const struct opt_def opt_defs[] = {
 	{ "workload", true },    { "writers", true },
 	{ "duration-s", true },  { "events-per-append", true },
 	{ "event-bytes", true }, { "read-node", true },
-	{ "all", false },
+	{ "all", false },        { "max-version", true },
 };
 
 static const char *const global_opts[] = { "seeds",       "node", "json",
@@ -379,6 +382,12 @@ static int parse_consistency(const struct cli_global *g,
 	return 0;
 }
 
+int cli_parse_consistency(const struct cli_global *g, const struct cli_args *a,
+			  struct cairn_read_options *ro)
+{
+	return parse_consistency(g, a, ro);
+}
+
 /* ------------------------------------------------------------------------
  * append
  * ------------------------------------------------------------------------ */
@@ -431,6 +440,11 @@ static int read_all_input(FILE *f, const char *what, char **out, size_t *len)
 	*out = buf;
 	*len = n;
 	return 0;
+}
+
+int cli_read_input(FILE *f, const char *what, char **out, size_t *len)
+{
+	return read_all_input(f, what, out, len);
 }
 
 static bool is_json(const char *s)
@@ -974,6 +988,13 @@ static const char *const bench_opts[] = { "workload",    "writers",
 					  "event-bytes", "read-node",
 					  NULL };
 
+static const char *const checkpoint_opts[] = { "expect", "client-id", "seq",
+					       "consistency", NULL };
+static const char *const snapshot_opts[] = { "data",        "data-file",
+					     "client-id",   "seq",
+					     "max-version", "consistency",
+					     NULL };
+
 static const char *const tail_opts[] = { "category", "all",   "type",
 					 "from",     "limit", NULL };
 
@@ -986,6 +1007,10 @@ static const struct command commands[] = {
 	{ "bench", 0, cli_bench_help, bench_opts, cli_bench },
 	/* -1: an optional stream name */
 	{ "tail", -1, cli_tail_help, tail_opts, cli_tail },
+	/* -2: a subcommand and its arguments, checked by the command */
+	{ "checkpoint", -2, cli_checkpoint_help, checkpoint_opts,
+	  cli_checkpoint },
+	{ "snapshot", -2, cli_snapshot_help, snapshot_opts, cli_snapshot },
 };
 
 int main(int argc, char **argv)
@@ -1030,7 +1055,8 @@ int main(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (cmd->n_pos < 0 ? a.n_pos - 1 > 1 : a.n_pos - 1 != cmd->n_pos) {
+	if (cmd->n_pos != -2 &&
+	    (cmd->n_pos < 0 ? a.n_pos - 1 > 1 : a.n_pos - 1 != cmd->n_pos)) {
 		fprintf(stderr, "cairn: %s takes %s (try cairn %s --help)\n",
 			cmd->name,
 			cmd->n_pos == 1  ? "one stream name"

@@ -280,7 +280,11 @@ struct encode_args {
 	const struct wire_read_stream *read_stream;
 	const struct wire_read_all *read_all;
 	const struct wire_head *head;
-	bool assign_key; /* keyless append: take the client's next seq */
+	const struct wire_checkpoint_get *checkpoint_get;
+	struct wire_checkpoint_set *checkpoint_set;
+	struct wire_snapshot_put *snapshot_put;
+	const struct wire_snapshot_get *snapshot_get;
+	bool assign_key; /* keyless write: take the client's next seq */
 };
 
 static int encode(struct req *r, const struct encode_args *a)
@@ -302,6 +306,22 @@ static int encode(struct req *r, const struct encode_args *a)
 		break;
 	case REQ_STATUS:
 		rv = wire_encode_status(&r->frame, r->id);
+		break;
+	case REQ_CHECKPOINT_GET:
+		rv = wire_encode_checkpoint_get(&r->frame, r->id,
+						a->checkpoint_get);
+		break;
+	case REQ_CHECKPOINT_SET:
+		rv = wire_encode_checkpoint_set(&r->frame, r->id,
+						a->checkpoint_set);
+		break;
+	case REQ_SNAPSHOT_PUT:
+		rv = wire_encode_snapshot_put(&r->frame, r->id,
+					      a->snapshot_put);
+		break;
+	case REQ_SNAPSHOT_GET:
+		rv = wire_encode_snapshot_get(&r->frame, r->id,
+					      a->snapshot_get);
 		break;
 	default:
 		assert(false);
@@ -343,8 +363,14 @@ static int submit(struct cairn_client *c, struct req *r,
 	}
 	r->id = c->next_id++;
 	if (a->assign_key) {
-		assert(append != NULL);
-		append->client_seq = c->next_seq++;
+		if (a->checkpoint_set != NULL)
+			a->checkpoint_set->client_seq = c->next_seq++;
+		else if (a->snapshot_put != NULL)
+			a->snapshot_put->client_seq = c->next_seq++;
+		else {
+			assert(append != NULL);
+			append->client_seq = c->next_seq++;
+		}
 	}
 	rv = encode(r, a);
 	if (rv != 0) {
@@ -352,8 +378,9 @@ static int submit(struct cairn_client *c, struct req *r,
 			err, rv, "%s: %s", r->op,
 			rv == CAIRN_ETOO_LARGE ? "request over a protocol limit"
 			: rv == CAIRN_EINVALID
-				? "invalid request (an empty part or an "
-				  "unknown expected-version kind)"
+				? "invalid request (an empty part, an "
+				  "unknown expected-version kind or a zero "
+				  "version)"
 				: "out of memory");
 		goto err_after_lock;
 	}
@@ -962,5 +989,287 @@ int cairn_status(cairn_client *c, const char *address, struct cairn_status *s,
 	if (rv == 0)
 		*s = *r->status_reply;
 	finish_sync(c, r);
+	return rv;
+}
+
+/* ------------------------------------------------------------------------
+ * Consumer checkpoints and aggregate snapshots
+ * ------------------------------------------------------------------------ */
+
+/* Submits synchronous request @r built in @a and waits for it. Returns
+ * with *r_out set to @r when it was submitted (the caller copies the
+ * outcome out when the result is 0, then calls finish_sync), NULL when it
+ * was not (@r is freed). */
+static int run_sync(struct cairn_client *c, struct req *r,
+		    const struct encode_args *a, struct req **r_out,
+		    struct cairn_error *err)
+{
+	int rv;
+
+	*r_out = NULL;
+	rv = submit(c, r, NULL, a, err);
+	if (rv != 0) {
+		req_free(r);
+		return rv;
+	}
+	*r_out = r;
+	return await_sync(c, r, err);
+}
+
+int cairn_checkpoint_get(cairn_client *c, const char *name,
+			 const struct cairn_read_options *opts, uint64_t *value,
+			 bool *found, struct cairn_error *err)
+{
+	struct wire_checkpoint_get w;
+	struct encode_args a;
+	struct req *r;
+	int rv;
+
+	rv = check_sync_allowed(c, "checkpoint get", err);
+	if (rv != 0)
+		return rv;
+	if (name == NULL) {
+		client_set_error(err, CAIRN_EARG,
+				 "checkpoint get: name is NULL");
+		return CAIRN_EARG;
+	}
+	memset(&w, 0, sizeof w);
+	rv = read_consistency(opts, &w.consistency, "checkpoint get", err);
+	if (rv != 0)
+		return rv;
+	w.name = text_bytes(name);
+	r = req_new(c, REQ_CHECKPOINT_GET, "checkpoint get", true);
+	if (r == NULL) {
+		client_set_error(err, CAIRN_ENOMEM,
+				 "checkpoint get: out of memory");
+		return CAIRN_ENOMEM;
+	}
+	if (w.consistency.kind != WIRE_CONSISTENCY_LEADER)
+		r->follow_redirects = false;
+	memset(&a, 0, sizeof a);
+	a.checkpoint_get = &w;
+	rv = run_sync(c, r, &a, &r, err);
+	if (r == NULL)
+		return rv;
+	if (rv == 0) {
+		if (value != NULL)
+			*value = r->found ? r->head_version : 0;
+		if (found != NULL)
+			*found = r->found;
+	}
+	finish_sync(c, r);
+	return rv;
+}
+
+/* Fills the client key of a write: the caller's, or the client's own id
+ * (the sequence is taken at submission). Returns whether the client chose
+ * it. */
+static bool write_key(struct cairn_client *c,
+		      const struct cairn_append_key *key, bool *has_client,
+		      uint8_t client_id[16], uint64_t *seq)
+{
+	*has_client = true;
+	if (key != NULL && key->has_key) {
+		memcpy(client_id, key->client_id, 16);
+		*seq = key->seq;
+		return false;
+	}
+	memcpy(client_id, c->client_id, 16);
+	*seq = 0;
+	return true;
+}
+
+int cairn_checkpoint_set(cairn_client *c, const char *name, uint64_t value,
+			 int expect_kind, uint64_t expected,
+			 const struct cairn_append_key *key, bool *duplicate,
+			 struct cairn_error *err)
+{
+	struct wire_checkpoint_set w;
+	struct encode_args a;
+	struct req *r;
+	int rv;
+
+	rv = check_sync_allowed(c, "checkpoint set", err);
+	if (rv != 0)
+		return rv;
+	if (name == NULL) {
+		client_set_error(err, CAIRN_EARG,
+				 "checkpoint set: name is NULL");
+		return CAIRN_EARG;
+	}
+	memset(&w, 0, sizeof w);
+	switch (expect_kind) {
+	case CAIRN_CHECKPOINT_ANY:
+	case CAIRN_CHECKPOINT_ABSENT:
+		break;
+	case CAIRN_CHECKPOINT_VALUE:
+		if (expected == 0) {
+			client_set_error(err, CAIRN_EARG,
+					 "checkpoint set: expected value 0 "
+					 "(use CAIRN_CHECKPOINT_ABSENT)");
+			return CAIRN_EARG;
+		}
+		w.expected = expected;
+		break;
+	default:
+		client_set_error(err, CAIRN_EARG,
+				 "checkpoint set: unknown expect kind %d",
+				 expect_kind);
+		return CAIRN_EARG;
+	}
+	w.expect_kind = (uint8_t)expect_kind;
+	w.name = text_bytes(name);
+	w.value = value;
+	r = req_new(c, REQ_CHECKPOINT_SET, "checkpoint set", true);
+	if (r == NULL) {
+		client_set_error(err, CAIRN_ENOMEM,
+				 "checkpoint set: out of memory");
+		return CAIRN_ENOMEM;
+	}
+	r->key_assigned =
+		write_key(c, key, &w.has_client, w.client_id, &w.client_seq);
+	memset(&a, 0, sizeof a);
+	a.checkpoint_set = &w;
+	a.assign_key = r->key_assigned;
+	rv = run_sync(c, r, &a, &r, err);
+	if (r == NULL)
+		return rv;
+	if (rv == 0 && duplicate != NULL)
+		*duplicate = r->duplicate;
+	finish_sync(c, r);
+	return rv;
+}
+
+int cairn_snapshot_put(cairn_client *c, const char *stream, uint64_t version,
+		       const void *data, size_t len,
+		       const struct cairn_append_key *key,
+		       struct cairn_error *err)
+{
+	struct wire_snapshot_put w;
+	struct encode_args a;
+	struct req *r;
+	int rv;
+
+	rv = check_sync_allowed(c, "snapshot put", err);
+	if (rv != 0)
+		return rv;
+	if (stream == NULL || (data == NULL && len > 0) || version == 0) {
+		client_set_error(err, CAIRN_EARG, "snapshot put: %s",
+				 stream == NULL ? "stream is NULL"
+				 : version == 0 ? "version 0"
+						: "data is NULL");
+		return CAIRN_EARG;
+	}
+	if (len > WIRE_SNAPSHOT_BYTES_MAX) {
+		client_set_error(err, CAIRN_ETOO_LARGE,
+				 "snapshot put: %zu bytes, over the maximum "
+				 "of %u",
+				 len, WIRE_SNAPSHOT_BYTES_MAX);
+		return CAIRN_ETOO_LARGE;
+	}
+	memset(&w, 0, sizeof w);
+	w.stream = text_bytes(stream);
+	w.version = version;
+	w.data.p = len > 0 ? data : NULL;
+	w.data.len = (uint32_t)len;
+	r = req_new(c, REQ_SNAPSHOT_PUT, "snapshot put", true);
+	if (r == NULL) {
+		client_set_error(err, CAIRN_ENOMEM,
+				 "snapshot put: out of memory");
+		return CAIRN_ENOMEM;
+	}
+	r->key_assigned =
+		write_key(c, key, &w.has_client, w.client_id, &w.client_seq);
+	memset(&a, 0, sizeof a);
+	a.snapshot_put = &w;
+	a.assign_key = r->key_assigned;
+	rv = run_sync(c, r, &a, &r, err);
+	if (r == NULL)
+		return rv;
+	finish_sync(c, r);
+	return rv;
+}
+
+void cairn_snapshot_free(struct cairn_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	free(s->data);
+	memset(s, 0, sizeof *s);
+}
+
+int cairn_snapshot_get(cairn_client *c, const char *stream,
+		       uint64_t max_version,
+		       const struct cairn_read_options *opts,
+		       struct cairn_snapshot *snap, struct cairn_error *err)
+{
+	struct wire_snapshot_get w;
+	struct encode_args a;
+	struct req *r;
+	int rv;
+
+	rv = check_sync_allowed(c, "snapshot get", err);
+	if (rv != 0)
+		return rv;
+	if (stream == NULL || snap == NULL) {
+		client_set_error(err, CAIRN_EARG, "snapshot get: %s is NULL",
+				 stream == NULL ? "stream" : "snapshot");
+		return CAIRN_EARG;
+	}
+	memset(snap, 0, sizeof *snap);
+	memset(&w, 0, sizeof w);
+	rv = read_consistency(opts, &w.consistency, "snapshot get", err);
+	if (rv != 0)
+		return rv;
+	w.stream = text_bytes(stream);
+	w.max_version = max_version;
+	r = req_new(c, REQ_SNAPSHOT_GET, "snapshot get", true);
+	if (r == NULL) {
+		client_set_error(err, CAIRN_ENOMEM,
+				 "snapshot get: out of memory");
+		return CAIRN_ENOMEM;
+	}
+	if (w.consistency.kind != WIRE_CONSISTENCY_LEADER)
+		r->follow_redirects = false;
+	memset(&a, 0, sizeof a);
+	a.snapshot_get = &w;
+	rv = run_sync(c, r, &a, &r, err);
+	if (r == NULL)
+		return rv;
+	if (rv == 0) {
+		snap->version = r->head_version;
+		snap->data = r->snap_data;
+		snap->len = r->snap_len;
+		r->snap_data = NULL;
+		r->snap_len = 0;
+	}
+	finish_sync(c, r);
+	return rv;
+}
+
+int cairn_read_stream_with_snapshot(cairn_client *c, const char *stream,
+				    const struct cairn_read_options *opts,
+				    struct cairn_snapshot *snap,
+				    struct cairn_page *page,
+				    struct cairn_error *err)
+{
+	int rv;
+
+	if (page == NULL) {
+		client_set_error(err, CAIRN_EARG,
+				 "read with snapshot: page is NULL");
+		return CAIRN_EARG;
+	}
+	memset(page, 0, sizeof *page);
+	rv = cairn_snapshot_get(c, stream, UINT64_MAX, opts, snap, err);
+	if (rv != 0)
+		return rv;
+	/* Snapshots never change once stored and never pass their stream's
+	 * head, so the tail after this one is there (at this consistency)
+	 * whatever was stored meanwhile. */
+	rv = cairn_read_stream(c, stream, snap->version + 1, false, opts, page,
+			       err);
+	if (rv != 0)
+		cairn_snapshot_free(snap);
 	return rv;
 }

@@ -77,7 +77,16 @@ enum req_kind {
 	REQ_HEAD,
 	REQ_STATUS,
 	REQ_SUBSCRIBE, /* long-lived: see sub.c */
+	REQ_CHECKPOINT_GET,
+	REQ_CHECKPOINT_SET, /* a write: keyed and retried like an append */
+	REQ_SNAPSHOT_PUT,   /* a write: keyed and retried like an append */
+	REQ_SNAPSHOT_GET,
 };
+
+/* True for the kinds that write through consensus with a client key. */
+#define REQ_KIND_WRITES(k)                                 \
+	((k) == REQ_APPEND || (k) == REQ_CHECKPOINT_SET || \
+	 (k) == REQ_SNAPSHOT_PUT)
 
 /* A request's states and the transitions allowed between them:
  *
@@ -140,6 +149,12 @@ struct req {
 	uint64_t head_version;             /* HEAD_OK */
 	uint64_t head_position;            /* HEAD_OK */
 	struct cairn_status *status_reply; /* owned, STATUS_OK */
+	bool found;                        /* CHECKPOINT: it exists; its
+					    * value is in head_version */
+	void *snap_data;                   /* owned: SNAPSHOT's bytes, or
+					    * NULL; its version is in
+					    * head_version */
+	size_t snap_len;                   /* bytes in snap_data */
 	struct cairn_subscription *sub;    /* REQ_SUBSCRIBE: borrowed, the
 					    * subscription it serves */
 

@@ -107,6 +107,7 @@ void req_free(struct req *r)
 	free(r->results);
 	cairn_page_free(&r->page);
 	free(r->status_reply);
+	free(r->snap_data);
 	if (r->sync)
 		uv_cond_destroy(&r->cond);
 	free(r);
@@ -354,8 +355,8 @@ static void on_deadline(uv_timer_t *t)
 		fail(r, CAIRN_ETIMEOUT,
 		     "deadline of %llu ms exceeded waiting for %s%s",
 		     (unsigned long long)ms, r->conn->address,
-		     r->kind == REQ_APPEND
-			     ? " (the append may or may not have committed)"
+		     REQ_KIND_WRITES(r->kind)
+			     ? " (the write may or may not have committed)"
 			     : "");
 		return;
 	}
@@ -363,8 +364,8 @@ static void on_deadline(uv_timer_t *t)
 	     "deadline of %llu ms exceeded after %u attempts: last error: %s%s",
 	     (unsigned long long)ms, r->attempts,
 	     r->last_msg[0] != '\0' ? r->last_msg : "none",
-	     r->kind == REQ_APPEND && r->connected_once
-		     ? " (the append may or may not have committed)"
+	     REQ_KIND_WRITES(r->kind) && r->connected_once
+		     ? " (the write may or may not have committed)"
 		     : "");
 }
 
@@ -394,26 +395,49 @@ void req_start(struct req *r)
  * Replies
  * ------------------------------------------------------------------------ */
 
-/* Gives an append whose key the client chose a new sequence. The frame is
+/* Gives a write whose key the client chose a new sequence. The frame is
  * decoded back into a view, its sequence replaced, and encoded again, so the
  * event ids and everything else stay exactly as submitted. */
 static int resequence(struct req *r)
 {
 	struct cairn_client *c = r->c;
 	const uint8_t *body = r->frame.p + WIRE_HEADER_BYTES;
+	size_t len = r->frame.len - WIRE_HEADER_BYTES;
+	struct wire_checkpoint_set cs;
+	struct wire_snapshot_put sp;
 	struct wire_append a;
 	struct wire_buf frame;
+	uint64_t seq;
 	int rv;
 
-	rv = wire_decode_append(body, r->frame.len - WIRE_HEADER_BYTES, &a);
-	if (rv != 0)
-		return CAIRN_ENOMEM; /* our own frame always decodes */
 	uv_mutex_lock(&c->mu);
-	a.client_seq = c->next_seq++;
+	seq = c->next_seq++;
 	uv_mutex_unlock(&c->mu);
 	wire_buf_init(&frame);
-	rv = wire_encode_append(&frame, r->id, &a);
-	wire_append_close(&a);
+	/* Our own frame always decodes; the views borrow from r->frame,
+	 * which lives until the new frame replaces it. */
+	switch (r->kind) {
+	case REQ_CHECKPOINT_SET:
+		if (wire_decode_checkpoint_set(body, len, &cs) != 0)
+			return CAIRN_EPROTOCOL;
+		cs.client_seq = seq;
+		rv = wire_encode_checkpoint_set(&frame, r->id, &cs);
+		break;
+	case REQ_SNAPSHOT_PUT:
+		if (wire_decode_snapshot_put(body, len, &sp) != 0)
+			return CAIRN_EPROTOCOL;
+		sp.client_seq = seq;
+		rv = wire_encode_snapshot_put(&frame, r->id, &sp);
+		break;
+	default:
+		assert(r->kind == REQ_APPEND);
+		if (wire_decode_append(body, len, &a) != 0)
+			return CAIRN_ENOMEM;
+		a.client_seq = seq;
+		rv = wire_encode_append(&frame, r->id, &a);
+		wire_append_close(&a);
+		break;
+	}
 	if (rv != 0) {
 		wire_buf_close(&frame);
 		return CAIRN_ENOMEM;
@@ -505,7 +529,7 @@ static void on_error_reply(struct req *r, struct conn *conn,
 		backoff(r);
 		return;
 	case CAIRN_ESTALE_SEQUENCE:
-		if (r->kind != REQ_APPEND || !r->key_assigned ||
+		if (!REQ_KIND_WRITES(r->kind) || !r->key_assigned ||
 		    r->resequences >= REQ_RESEQUENCE_MAX)
 			break;
 		/* The sequence never committed and never can: another append
@@ -669,6 +693,28 @@ static void on_status_ok(struct req *r, struct conn *conn, const uint8_t *body,
 	req_finish(r, 0);
 }
 
+static void on_snapshot(struct req *r, struct conn *conn, const uint8_t *body,
+			size_t len)
+{
+	struct wire_bytes data;
+
+	if (wire_decode_snapshot(body, len, &r->head_version, &data) != 0) {
+		fail(r, CAIRN_EPROTOCOL, "malformed SNAPSHOT reply from %s",
+		     conn->address);
+		return;
+	}
+	if (data.len > 0) {
+		r->snap_data = malloc(data.len);
+		if (r->snap_data == NULL) {
+			fail(r, CAIRN_ENOMEM, "snapshot of %u bytes", data.len);
+			return;
+		}
+		memcpy(r->snap_data, data.p, data.len);
+	}
+	r->snap_len = data.len;
+	req_finish(r, 0);
+}
+
 static uint16_t expected_reply(enum req_kind kind)
 {
 	switch (kind) {
@@ -683,6 +729,13 @@ static uint16_t expected_reply(enum req_kind kind)
 		return WIRE_STATUS_OK;
 	case REQ_SUBSCRIBE:
 		return WIRE_SUB_EVENTS;
+	case REQ_CHECKPOINT_GET:
+		return WIRE_CHECKPOINT;
+	case REQ_CHECKPOINT_SET:
+	case REQ_SNAPSHOT_PUT:
+		return WIRE_STATE_OK;
+	case REQ_SNAPSHOT_GET:
+		return WIRE_SNAPSHOT;
 	}
 	assert(false);
 	return 0;
@@ -734,6 +787,28 @@ void req_reply(struct conn *conn, const struct wire_header *h,
 		break;
 	case REQ_STATUS:
 		on_status_ok(r, conn, body, len);
+		break;
+	case REQ_CHECKPOINT_GET:
+		if (wire_decode_checkpoint(body, len, &r->found,
+					   &r->head_version) != 0) {
+			fail(r, CAIRN_EPROTOCOL,
+			     "malformed CHECKPOINT reply from %s",
+			     conn->address);
+			break;
+		}
+		req_finish(r, 0);
+		break;
+	case REQ_CHECKPOINT_SET:
+	case REQ_SNAPSHOT_PUT:
+		if (wire_decode_state_ok(body, len, &r->duplicate) != 0) {
+			fail(r, CAIRN_EPROTOCOL,
+			     "malformed STATE_OK reply from %s", conn->address);
+			break;
+		}
+		req_finish(r, 0);
+		break;
+	case REQ_SNAPSHOT_GET:
+		on_snapshot(r, conn, body, len);
 		break;
 	case REQ_SUBSCRIBE:
 		assert(false); /* handled above */

@@ -628,6 +628,192 @@ static void fuzz_sub_end(uint64_t id)
 }
 
 /* Decodes @len bytes as the body of a frame of @type. */
+/* ---- checkpoints and snapshots ---- */
+
+static void fuzz_checkpoint_get(uint64_t id)
+{
+	struct wire_checkpoint_get g;
+	struct wire_checkpoint_get again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_checkpoint_get(in_body, in_len, &g);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "checkpoint_get decode: %d",
+		      rv);
+		return;
+	}
+	check_inside(g.name, UINT16_MAX, "checkpoint name");
+	check_consistency(&g.consistency);
+	wire_buf_reset(&out);
+	rv = wire_encode_checkpoint_get(&out, id, &g);
+	CHECK(rv == WIRE_OK, "checkpoint_get re-encode returned %d", rv);
+	body = check_reencoded(WIRE_CHECKPOINT_GET, id);
+	rv = wire_decode_checkpoint_get(body, in_len, &again);
+	CHECK(rv == WIRE_OK && bytes_equal(g.name, again.name) &&
+		      consistency_equal(&g.consistency, &again.consistency),
+	      "checkpoint_get fields differ after a round trip");
+}
+
+static void fuzz_checkpoint_set(uint64_t id)
+{
+	struct wire_checkpoint_set s;
+	struct wire_checkpoint_set again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_checkpoint_set(in_body, in_len, &s);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "checkpoint_set decode: %d",
+		      rv);
+		return;
+	}
+	check_inside(s.name, UINT16_MAX, "checkpoint name");
+	CHECK(s.expect_kind <= WIRE_CP_EXPECT_VALUE, "expect kind %u",
+	      s.expect_kind);
+	CHECK((s.expect_kind == WIRE_CP_EXPECT_VALUE) == (s.expected != 0),
+	      "expected value %llu with kind %u",
+	      (unsigned long long)s.expected, s.expect_kind);
+	wire_buf_reset(&out);
+	rv = wire_encode_checkpoint_set(&out, id, &s);
+	CHECK(rv == WIRE_OK, "checkpoint_set re-encode returned %d", rv);
+	body = check_reencoded(WIRE_CHECKPOINT_SET, id);
+	rv = wire_decode_checkpoint_set(body, in_len, &again);
+	CHECK(rv == WIRE_OK && s.has_client == again.has_client &&
+		      memcmp(s.client_id, again.client_id, 16) == 0 &&
+		      s.client_seq == again.client_seq &&
+		      bytes_equal(s.name, again.name) &&
+		      s.value == again.value &&
+		      s.expect_kind == again.expect_kind &&
+		      s.expected == again.expected,
+	      "checkpoint_set fields differ after a round trip");
+}
+
+static void fuzz_snapshot_put(uint64_t id)
+{
+	struct wire_snapshot_put s;
+	struct wire_snapshot_put again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_snapshot_put(in_body, in_len, &s);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "snapshot_put decode: %d",
+		      rv);
+		return;
+	}
+	check_inside(s.stream, UINT16_MAX, "snapshot stream");
+	check_inside(s.data, WIRE_SNAPSHOT_BYTES_MAX, "snapshot data");
+	CHECK(s.version >= 1, "snapshot version 0 accepted");
+	wire_buf_reset(&out);
+	rv = wire_encode_snapshot_put(&out, id, &s);
+	CHECK(rv == WIRE_OK, "snapshot_put re-encode returned %d", rv);
+	body = check_reencoded(WIRE_SNAPSHOT_PUT, id);
+	rv = wire_decode_snapshot_put(body, in_len, &again);
+	CHECK(rv == WIRE_OK && s.has_client == again.has_client &&
+		      memcmp(s.client_id, again.client_id, 16) == 0 &&
+		      s.client_seq == again.client_seq &&
+		      bytes_equal(s.stream, again.stream) &&
+		      s.version == again.version &&
+		      bytes_equal(s.data, again.data),
+	      "snapshot_put fields differ after a round trip");
+}
+
+static void fuzz_snapshot_get(uint64_t id)
+{
+	struct wire_snapshot_get g;
+	struct wire_snapshot_get again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_snapshot_get(in_body, in_len, &g);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "snapshot_get decode: %d",
+		      rv);
+		return;
+	}
+	check_inside(g.stream, UINT16_MAX, "snapshot stream");
+	check_consistency(&g.consistency);
+	wire_buf_reset(&out);
+	rv = wire_encode_snapshot_get(&out, id, &g);
+	CHECK(rv == WIRE_OK, "snapshot_get re-encode returned %d", rv);
+	body = check_reencoded(WIRE_SNAPSHOT_GET, id);
+	rv = wire_decode_snapshot_get(body, in_len, &again);
+	CHECK(rv == WIRE_OK && bytes_equal(g.stream, again.stream) &&
+		      g.max_version == again.max_version &&
+		      consistency_equal(&g.consistency, &again.consistency),
+	      "snapshot_get fields differ after a round trip");
+}
+
+static void fuzz_checkpoint(uint64_t id)
+{
+	const uint8_t *body;
+	uint64_t value;
+	uint64_t value2;
+	bool found;
+	bool found2;
+	int rv;
+
+	rv = wire_decode_checkpoint(in_body, in_len, &found, &value);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "checkpoint decode: %d", rv);
+		return;
+	}
+	CHECK(found || value == 0, "missing checkpoint with a value");
+	wire_buf_reset(&out);
+	rv = wire_encode_checkpoint(&out, id, found, value);
+	CHECK(rv == WIRE_OK, "checkpoint re-encode returned %d", rv);
+	body = check_reencoded(WIRE_CHECKPOINT, id);
+	rv = wire_decode_checkpoint(body, in_len, &found2, &value2);
+	CHECK(rv == WIRE_OK && found == found2 && value == value2,
+	      "checkpoint fields differ after a round trip");
+}
+
+static void fuzz_state_ok(uint64_t id)
+{
+	const uint8_t *body;
+	bool dup;
+	bool dup2;
+	int rv;
+
+	rv = wire_decode_state_ok(in_body, in_len, &dup);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "state_ok decode: %d", rv);
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_state_ok(&out, id, dup);
+	CHECK(rv == WIRE_OK, "state_ok re-encode returned %d", rv);
+	body = check_reencoded(WIRE_STATE_OK, id);
+	rv = wire_decode_state_ok(body, in_len, &dup2);
+	CHECK(rv == WIRE_OK && dup == dup2,
+	      "state_ok fields differ after a round trip");
+}
+
+static void fuzz_snapshot(uint64_t id)
+{
+	struct wire_bytes data;
+	struct wire_bytes data2;
+	const uint8_t *body;
+	uint64_t version;
+	uint64_t version2;
+	int rv;
+
+	rv = wire_decode_snapshot(in_body, in_len, &version, &data);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "snapshot decode: %d", rv);
+		return;
+	}
+	check_inside(data, WIRE_SNAPSHOT_BYTES_MAX, "snapshot data");
+	wire_buf_reset(&out);
+	rv = wire_encode_snapshot(&out, id, version, data);
+	CHECK(rv == WIRE_OK, "snapshot re-encode returned %d", rv);
+	body = check_reencoded(WIRE_SNAPSHOT, id);
+	rv = wire_decode_snapshot(body, in_len, &version2, &data2);
+	CHECK(rv == WIRE_OK && version == version2 && bytes_equal(data, data2),
+	      "snapshot fields differ after a round trip");
+}
+
 static void fuzz_body(unsigned type, uint64_t id, const uint8_t *body,
 		      size_t len)
 {
@@ -691,6 +877,27 @@ static void fuzz_body(unsigned type, uint64_t id, const uint8_t *body,
 		break;
 	case WIRE_ERROR:
 		fuzz_error(id);
+		break;
+	case WIRE_CHECKPOINT_GET:
+		fuzz_checkpoint_get(id);
+		break;
+	case WIRE_CHECKPOINT_SET:
+		fuzz_checkpoint_set(id);
+		break;
+	case WIRE_SNAPSHOT_PUT:
+		fuzz_snapshot_put(id);
+		break;
+	case WIRE_SNAPSHOT_GET:
+		fuzz_snapshot_get(id);
+		break;
+	case WIRE_CHECKPOINT:
+		fuzz_checkpoint(id);
+		break;
+	case WIRE_STATE_OK:
+		fuzz_state_ok(id);
+		break;
+	case WIRE_SNAPSHOT:
+		fuzz_snapshot(id);
 		break;
 	default:
 		CHECK(false, "type %#x has a name but no decoder here", type);

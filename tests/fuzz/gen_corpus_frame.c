@@ -721,6 +721,85 @@ static void gen_subscriptions(void)
 	wire_buf_close(&b);
 }
 
+/* Checkpoint and snapshot requests and replies, with their cuts and the
+ * fields a decoder must refuse patched in. */
+static void gen_state(void)
+{
+	static struct packer p = { .prefix = "state-cuts" };
+	struct wire_checkpoint_get cg = { str("billing"),
+					  { WIRE_CONSISTENCY_AT_LEAST, 12 } };
+	struct wire_checkpoint_set cs;
+	struct wire_snapshot_put sp;
+	struct wire_snapshot_get sg = { str("order-17"),
+					UINT64_MAX,
+					{ WIRE_CONSISTENCY_ANY, 0 } };
+	struct wire_buf b;
+	struct frame f[7];
+	size_t cut;
+
+	memset(&cs, 0, sizeof cs);
+	cs.has_client = true;
+	set_id(cs.client_id, 80);
+	cs.client_seq = 3;
+	cs.name = str("billing");
+	cs.value = 42;
+	cs.expect_kind = WIRE_CP_EXPECT_VALUE;
+	cs.expected = 41;
+	memset(&sp, 0, sizeof sp);
+	sp.stream = str("order-17");
+	sp.version = 2;
+	sp.data = str(json_data);
+
+	wire_buf_init(&b);
+	check(wire_encode_checkpoint_get(&b, 30, &cg), "checkpoint_get");
+	f[0] = take(&b);
+	check(wire_encode_checkpoint_set(&b, 31, &cs), "checkpoint_set");
+	f[1] = take(&b);
+	check(wire_encode_snapshot_put(&b, 32, &sp), "snapshot_put");
+	f[2] = take(&b);
+	check(wire_encode_snapshot_get(&b, 33, &sg), "snapshot_get");
+	f[3] = take(&b);
+	check(wire_encode_checkpoint(&b, 30, true, 42), "checkpoint");
+	f[4] = take(&b);
+	check(wire_encode_state_ok(&b, 31, false), "state_ok");
+	f[5] = take(&b);
+	check(wire_encode_snapshot(&b, 33, 2, str(json_data)), "snapshot");
+	f[6] = take(&b);
+
+	/* CHECKPOINT_SET: has_client, id, seq, name, value, kind, expected. */
+	expect_field(&f[1], 0, 1, 1, "checkpoint_set has_client");
+	expect_field(&f[1], 25, 2, strlen("billing"), "checkpoint_set name");
+	expect_field(&f[1], 27 + strlen("billing") + 8, 1, WIRE_CP_EXPECT_VALUE,
+		     "checkpoint_set expect kind");
+	expect_field(&f[2], 25 + 2 + strlen("order-17"), 8, 2,
+		     "snapshot_put version");
+
+	write_input("checkpoint-get", f[0].buf, f[0].len);
+	write_input("checkpoint-set", f[1].buf, f[1].len);
+	write_input("snapshot-put", f[2].buf, f[2].len);
+	write_input("snapshot-get", f[3].buf, f[3].len);
+	write_input("checkpoint", f[4].buf, f[4].len);
+	write_input("state-ok", f[5].buf, f[5].len);
+	write_input("snapshot", f[6].buf, f[6].len);
+	write_stream("state-requests", f, 4);
+	write_patched("checkpoint-set-kind-3", &f[1],
+		      27 + strlen("billing") + 8, 1, 3);
+	write_patched("checkpoint-set-has-client-2", &f[1], 0, 1, 2);
+	write_patched("snapshot-put-version-0", &f[2],
+		      25 + 2 + strlen("order-17"), 8, 0);
+	write_patched("snapshot-put-data-huge", &f[2],
+		      25 + 2 + strlen("order-17") + 8, 4, UINT32_MAX);
+	write_patched("snapshot-version-0", &f[6], 0, 8, 0);
+	write_patched("checkpoint-missing-with-value", &f[4], 0, 1, 0);
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		for (cut = 0; cut + WIRE_HEADER_BYTES < f[i].len; cut++)
+			pack_cut(&p, &f[i], cut);
+	pack_flush(&p);
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		free(f[i].buf);
+	wire_buf_close(&b);
+}
+
 static void gen_corpus(void)
 {
 	struct frames f;
@@ -915,6 +994,7 @@ static void gen_corpus(void)
 	}
 	gen_walk_cuts();
 	gen_subscriptions();
+	gen_state();
 
 	free(f.append.buf);
 	free(f.append_min.buf);

@@ -1429,9 +1429,172 @@ static void subscribe_rejects_bad_options_and_unreachable_nodes(void **state)
 	cairn_close(c);
 }
 
+/* ------------------------------------------------------------------------
+ * Checkpoints and snapshots against the fake node (ports 23470-23479)
+ * ------------------------------------------------------------------------ */
+
+/* The CHECKPOINT_SET frames a script saw, in order. */
+static struct wire_checkpoint_set cp_seen[8];
+static int cp_n;
+
+/* UNKNOWN_OUTCOME, then STALE_SEQUENCE, then STATE_OK. */
+static int script_checkpoint(struct fake *f, int fd,
+			     const struct wire_header *h, const uint8_t *body,
+			     int n)
+{
+	struct wire_checkpoint_set cs;
+	struct wire_buf b;
+
+	(void)f;
+	CHECK(h->type == WIRE_CHECKPOINT_SET);
+	CHECK(wire_decode_checkpoint_set(body, h->body_len, &cs) == 0);
+	CHECK(cp_n < 8);
+	cs.name.p = NULL; /* the body goes away: keep the length only */
+	cp_seen[cp_n++] = cs;
+	if (n == 0) {
+		reply_error(fd, h->request_id, WIRE_EUNKNOWN_OUTCOME, NULL,
+			    "leadership lost", 0);
+	} else if (n == 1) {
+		reply_error(fd, h->request_id, WIRE_ESTALE_SEQUENCE, NULL,
+			    "stale", cs.client_seq + 5);
+	} else {
+		wire_buf_init(&b);
+		CHECK(wire_encode_state_ok(&b, h->request_id, n == 3) == 0);
+		send_buf(fd, &b);
+	}
+	return FAKE_KEEP;
+}
+
+static void checkpoint_set_retries_with_the_same_key_and_renumbers_its_own(
+	void **state)
+{
+	struct fake f;
+	struct cairn_append_key key;
+	struct cairn_error err;
+	cairn_client *c;
+	uint8_t id[16];
+	bool dup = true;
+
+	(void)state;
+	cp_n = 0;
+	fake_start(&f, 23470, script_checkpoint, NULL);
+	c = open_client("127.0.0.1:23470", 5000, false);
+	assert_int_equal(
+		cairn_checkpoint_set(c, "billing", 42, CAIRN_CHECKPOINT_VALUE,
+				     41, NULL, &dup, &err),
+		0);
+	assert_false(dup);
+	assert_int_equal(cp_n, 3);
+	cairn_client_id(c, id);
+	for (int i = 0; i < 3; i++) {
+		assert_true(cp_seen[i].has_client);
+		assert_memory_equal(cp_seen[i].client_id, id, 16);
+		assert_int_equal(cp_seen[i].name.len, strlen("billing"));
+		assert_int_equal(cp_seen[i].value, 42);
+		assert_int_equal(cp_seen[i].expect_kind, WIRE_CP_EXPECT_VALUE);
+		assert_int_equal(cp_seen[i].expected, 41);
+	}
+	/* Unknown outcome: the same key; stale: a fresh one, higher. */
+	assert_int_equal(cp_seen[1].client_seq, cp_seen[0].client_seq);
+	assert_true(cp_seen[2].client_seq > cp_seen[1].client_seq);
+
+	/* A caller's key is never renumbered: stale is reported. */
+	memset(&key, 0, sizeof key);
+	key.has_key = true;
+	memset(key.client_id, 7, 16);
+	key.seq = 9;
+	cp_n = 0;
+	cairn_close(c);
+	fake_stop(&f);
+	fake_start(&f, 23471, script_checkpoint, NULL);
+	c = open_client("127.0.0.1:23471", 5000, false);
+	assert_int_equal(
+		cairn_checkpoint_set(c, "billing", 1, CAIRN_CHECKPOINT_ANY, 0,
+				     &key, NULL, &err),
+		CAIRN_ESTALE_SEQUENCE);
+	assert_int_equal(err.actual_version, 14);
+	assert_int_equal(cp_n, 2);
+	assert_int_equal(cp_seen[0].client_seq, 9);
+	assert_int_equal(cp_seen[1].client_seq, 9);
+	assert_memory_equal(cp_seen[1].client_id, key.client_id, 16);
+
+	/* Bad arguments never reach the wire. */
+	assert_int_equal(
+		cairn_checkpoint_set(c, "billing", 1, CAIRN_CHECKPOINT_VALUE, 0,
+				     NULL, NULL, &err),
+		CAIRN_EARG);
+	assert_int_equal(
+		cairn_checkpoint_set(c, "billing", 1, 3, 0, NULL, NULL, &err),
+		CAIRN_EARG);
+	assert_int_equal(cp_n, 2);
+	cairn_close(c);
+	fake_stop(&f);
+}
+
+/* SNAPSHOT_GET: a snapshot at 3; CHECKPOINT_GET: a malformed reply. */
+static int script_state_reads(struct fake *f, int fd,
+			      const struct wire_header *h, const uint8_t *body,
+			      int n)
+{
+	struct wire_snapshot_get g;
+	struct wire_bytes data = { (const uint8_t *)"abc", 3 };
+	struct wire_buf b;
+	uint8_t bad[9] = { 0, 5 }; /* not found, yet a value */
+
+	(void)f;
+	(void)n;
+	wire_buf_init(&b);
+	if (h->type == WIRE_SNAPSHOT_GET) {
+		CHECK(wire_decode_snapshot_get(body, h->body_len, &g) == 0);
+		CHECK(g.max_version == 9);
+		CHECK(g.consistency.kind == WIRE_CONSISTENCY_AT_LEAST &&
+		      g.consistency.min_position == 77);
+		CHECK(wire_encode_snapshot(&b, h->request_id, 3, data) == 0);
+	} else {
+		CHECK(h->type == WIRE_CHECKPOINT_GET);
+		CHECK(wire_encode_checkpoint(&b, h->request_id, true, 5) == 0);
+		/* Patch the body: found 0 with value 5 is malformed. */
+		memcpy(b.p + WIRE_HEADER_BYTES, bad, sizeof bad);
+	}
+	send_buf(fd, &b);
+	return FAKE_KEEP;
+}
+
+static void snapshot_get_copies_the_bytes_and_bad_replies_are_protocol_errors(
+	void **state)
+{
+	struct cairn_read_options ro = { CAIRN_CONSISTENCY_AT_LEAST, 77, 0 };
+	struct cairn_snapshot snap;
+	struct cairn_error err;
+	struct fake f;
+	cairn_client *c;
+	uint64_t v;
+	bool found;
+
+	(void)state;
+	fake_start(&f, 23472, script_state_reads, NULL);
+	c = open_client("127.0.0.1:23472", 3000, false);
+	assert_int_equal(cairn_snapshot_get(c, "order-1", 9, &ro, &snap, &err),
+			 0);
+	assert_int_equal(snap.version, 3);
+	assert_int_equal(snap.len, 3);
+	assert_memory_equal(snap.data, "abc", 3);
+	cairn_snapshot_free(&snap);
+	assert_null(snap.data);
+	assert_int_equal(
+		cairn_checkpoint_get(c, "billing", NULL, &v, &found, &err),
+		CAIRN_EPROTOCOL);
+	cairn_close(c);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			checkpoint_set_retries_with_the_same_key_and_renumbers_its_own),
+		cmocka_unit_test(
+			snapshot_get_copies_the_bytes_and_bad_replies_are_protocol_errors),
 		cmocka_unit_test(uuid_format_parse_round_trip),
 		cmocka_unit_test(
 			subscription_resumes_after_a_lost_connection_without_duplicates),

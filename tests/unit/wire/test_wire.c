@@ -359,6 +359,50 @@ static int decode_any(unsigned type, const void *body, size_t len)
 		rv = wire_decode_sub_end(copy, len, &e);
 		break;
 	}
+	case WIRE_CHECKPOINT_GET: {
+		struct wire_checkpoint_get g;
+
+		rv = wire_decode_checkpoint_get(copy, len, &g);
+		break;
+	}
+	case WIRE_CHECKPOINT_SET: {
+		struct wire_checkpoint_set cs;
+
+		rv = wire_decode_checkpoint_set(copy, len, &cs);
+		break;
+	}
+	case WIRE_SNAPSHOT_PUT: {
+		struct wire_snapshot_put sp;
+
+		rv = wire_decode_snapshot_put(copy, len, &sp);
+		break;
+	}
+	case WIRE_SNAPSHOT_GET: {
+		struct wire_snapshot_get g;
+
+		rv = wire_decode_snapshot_get(copy, len, &g);
+		break;
+	}
+	case WIRE_CHECKPOINT: {
+		bool found;
+		uint64_t v;
+
+		rv = wire_decode_checkpoint(copy, len, &found, &v);
+		break;
+	}
+	case WIRE_STATE_OK: {
+		bool dup;
+
+		rv = wire_decode_state_ok(copy, len, &dup);
+		break;
+	}
+	case WIRE_SNAPSHOT: {
+		uint64_t v;
+		struct wire_bytes d;
+
+		rv = wire_decode_snapshot(copy, len, &v, &d);
+		break;
+	}
 	default:
 		fail_msg("no decoder for type %#x", type);
 		rv = -1;
@@ -579,7 +623,7 @@ struct sample {
 	size_t len; /* its frame's length */
 };
 
-#define N_SAMPLES 20
+#define N_SAMPLES 29
 
 static void samples_encode(struct wire_buf *b, struct sample s[N_SAMPLES])
 {
@@ -614,6 +658,20 @@ static void samples_encode(struct wire_buf *b, struct sample s[N_SAMPLES])
 					  str(""),      str(""),           0 };
 	struct wire_sub_end sub_end = { WIRE_SUB_END_SLOW, 104,
 					str("slow consumer") };
+	struct wire_checkpoint_get cg = { str("billing"),
+					  { WIRE_CONSISTENCY_AT_LEAST, 12 } };
+	struct wire_checkpoint_set cs_cas = {
+		true, { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 },
+		9,    str("billing"),
+		42,   WIRE_CP_EXPECT_VALUE,
+		41
+	};
+	struct wire_checkpoint_set cs_absent = { 0 };
+	struct wire_snapshot_put sp = { 0 };
+	struct wire_snapshot_get sg = { str("order-17"),
+					UINT64_MAX,
+					{ WIRE_CONSISTENCY_LEADER, 0 } };
+	struct wire_bytes snap = { binary_data, sizeof binary_data };
 	int n = 0;
 	int i;
 
@@ -667,6 +725,23 @@ static void samples_encode(struct wire_buf *b, struct sample s[N_SAMPLES])
 	SAMPLE(WIRE_UNSUBSCRIBE, wire_encode_unsubscribe(b, 14));
 	SAMPLE(WIRE_SUB_LIVE, wire_encode_sub_live(b, 14, 104, 103));
 	SAMPLE(WIRE_SUB_END, wire_encode_sub_end(b, 14, &sub_end));
+	cs_absent.name = str("c");
+	cs_absent.value = 1;
+	cs_absent.expect_kind = WIRE_CP_EXPECT_ABSENT;
+	sp.stream = str("order-17");
+	sp.version = 3;
+	sp.data = snap;
+	SAMPLE(WIRE_CHECKPOINT_GET, wire_encode_checkpoint_get(b, 16, &cg));
+	SAMPLE(WIRE_CHECKPOINT_SET, wire_encode_checkpoint_set(b, 17, &cs_cas));
+	SAMPLE(WIRE_CHECKPOINT_SET,
+	       wire_encode_checkpoint_set(b, 18, &cs_absent));
+	SAMPLE(WIRE_SNAPSHOT_PUT, wire_encode_snapshot_put(b, 19, &sp));
+	SAMPLE(WIRE_SNAPSHOT_GET, wire_encode_snapshot_get(b, 20, &sg));
+	SAMPLE(WIRE_CHECKPOINT, wire_encode_checkpoint(b, 21, true, 42));
+	SAMPLE(WIRE_STATE_OK, wire_encode_state_ok(b, 22, true));
+	SAMPLE(WIRE_SNAPSHOT, wire_encode_snapshot(b, 23, 3, snap));
+	SAMPLE(WIRE_SNAPSHOT,
+	       wire_encode_snapshot(b, 24, 0, (struct wire_bytes){ NULL, 0 }));
 	s[n].type = WIRE_SUB_EVENTS;
 	s[n].off = b->len;
 	assert_int_equal(wire_sub_events_begin(b, 14, &w), WIRE_OK);
@@ -1189,12 +1264,14 @@ static void type_names_cover_every_type_and_requests_have_the_high_bit_clear(
 	void **state)
 {
 	static const unsigned types[] = {
-		WIRE_APPEND,     WIRE_READ_STREAM, WIRE_READ_ALL,
-		WIRE_HEAD,       WIRE_STATUS,      WIRE_SUBSCRIBE,
-		WIRE_CREDIT,     WIRE_UNSUBSCRIBE, WIRE_APPEND_OK,
-		WIRE_EVENTS,     WIRE_HEAD_OK,     WIRE_STATUS_OK,
-		WIRE_SUB_EVENTS, WIRE_SUB_LIVE,    WIRE_SUB_END,
-		WIRE_ERROR,
+		WIRE_APPEND,       WIRE_READ_STREAM,    WIRE_READ_ALL,
+		WIRE_HEAD,         WIRE_STATUS,         WIRE_SUBSCRIBE,
+		WIRE_CREDIT,       WIRE_UNSUBSCRIBE,    WIRE_APPEND_OK,
+		WIRE_EVENTS,       WIRE_HEAD_OK,        WIRE_STATUS_OK,
+		WIRE_SUB_EVENTS,   WIRE_SUB_LIVE,       WIRE_SUB_END,
+		WIRE_ERROR,        WIRE_CHECKPOINT_GET, WIRE_CHECKPOINT_SET,
+		WIRE_SNAPSHOT_PUT, WIRE_SNAPSHOT_GET,   WIRE_CHECKPOINT,
+		WIRE_STATE_OK,     WIRE_SNAPSHOT,
 	};
 	size_t i;
 	unsigned t;
@@ -1214,6 +1291,7 @@ static void type_names_cover_every_type_and_requests_have_the_high_bit_clear(
 	assert_int_equal(named, sizeof types / sizeof types[0]);
 	assert_false(wire_type_is_request(0));
 	assert_false(wire_type_is_request(0x06));
+	assert_false(wire_type_is_request(0x24));
 	assert_false(wire_type_is_request(0x13));
 	assert_false(wire_type_is_request(0x102));
 	assert_string_equal(wire_type_name(WIRE_SUBSCRIBE), "SUBSCRIBE");
@@ -2765,7 +2843,221 @@ static void subscription_strings_and_counts_over_their_limits_are_refused(
 
 /* ------------------------------------------------------------------------ */
 
+static void checkpoint_and_snapshot_messages_round_trip(void **state)
+{
+	struct wire_checkpoint_set in = {
+		true,       { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6 },
+		77,         str("projector-1"),
+		UINT64_MAX, WIRE_CP_EXPECT_VALUE,
+		5
+	};
+	struct wire_checkpoint_set cs;
+	struct wire_checkpoint_get cg_in = { str("projector-1"),
+					     { WIRE_CONSISTENCY_AT_LEAST,
+					       99 } };
+	struct wire_checkpoint_get cg;
+	struct wire_snapshot_put sp_in = { false, { 0 },
+					   0,     str("order-1"),
+					   4,     str("{\"total\":3}") };
+	struct wire_snapshot_put sp;
+	struct wire_snapshot_get sg_in = { str("order-1"),
+					   7,
+					   { WIRE_CONSISTENCY_ANY, 0 } };
+	struct wire_snapshot_get sg;
+	struct wire_bytes data;
+	struct wire_header h;
+	struct wire_buf b;
+	uint64_t v;
+	bool flag;
+	const uint8_t *body;
+
+	(void)state;
+	wire_buf_init(&b);
+#define BODY()                                                          \
+	do {                                                            \
+		assert_int_equal(wire_header_decode(b.p, &h), WIRE_OK); \
+		body = b.p + WIRE_HEADER_BYTES;                         \
+	} while (0)
+	assert_int_equal(wire_encode_checkpoint_set(&b, 5, &in), WIRE_OK);
+	BODY();
+	assert_int_equal(h.type, WIRE_CHECKPOINT_SET);
+	assert_int_equal(h.request_id, 5);
+	assert_int_equal(wire_decode_checkpoint_set(body, h.body_len, &cs),
+			 WIRE_OK);
+	assert_true(cs.has_client);
+	assert_memory_equal(cs.client_id, in.client_id, 16);
+	assert_int_equal(cs.client_seq, 77);
+	assert_wire_bytes(cs.name, in.name);
+	assert_true(cs.value == UINT64_MAX);
+	assert_int_equal(cs.expect_kind, WIRE_CP_EXPECT_VALUE);
+	assert_int_equal(cs.expected, 5);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_checkpoint_get(&b, 6, &cg_in), WIRE_OK);
+	BODY();
+	assert_int_equal(wire_decode_checkpoint_get(body, h.body_len, &cg),
+			 WIRE_OK);
+	assert_wire_bytes(cg.name, cg_in.name);
+	assert_int_equal(cg.consistency.kind, WIRE_CONSISTENCY_AT_LEAST);
+	assert_int_equal(cg.consistency.min_position, 99);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_checkpoint(&b, 7, false, 0), WIRE_OK);
+	BODY();
+	assert_int_equal(h.type, WIRE_CHECKPOINT);
+	assert_int_equal(wire_decode_checkpoint(body, h.body_len, &flag, &v),
+			 WIRE_OK);
+	assert_false(flag);
+	assert_int_equal(v, 0);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_snapshot_put(&b, 8, &sp_in), WIRE_OK);
+	BODY();
+	assert_int_equal(wire_decode_snapshot_put(body, h.body_len, &sp),
+			 WIRE_OK);
+	assert_false(sp.has_client);
+	assert_wire_bytes(sp.stream, sp_in.stream);
+	assert_int_equal(sp.version, 4);
+	assert_wire_bytes(sp.data, sp_in.data);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_snapshot_get(&b, 9, &sg_in), WIRE_OK);
+	BODY();
+	assert_int_equal(wire_decode_snapshot_get(body, h.body_len, &sg),
+			 WIRE_OK);
+	assert_wire_bytes(sg.stream, sg_in.stream);
+	assert_int_equal(sg.max_version, 7);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_snapshot(&b, 10, 4, sp_in.data), WIRE_OK);
+	BODY();
+	assert_int_equal(wire_decode_snapshot(body, h.body_len, &v, &data),
+			 WIRE_OK);
+	assert_int_equal(v, 4);
+	assert_wire_bytes(data, sp_in.data);
+
+	wire_buf_reset(&b);
+	assert_int_equal(wire_encode_state_ok(&b, 11, false), WIRE_OK);
+	BODY();
+	assert_int_equal(wire_decode_state_ok(body, h.body_len, &flag),
+			 WIRE_OK);
+	assert_false(flag);
+#undef BODY
+	wire_buf_close(&b);
+}
+
+static void checkpoint_and_snapshot_encoders_refuse_invalid_fields(void **state)
+{
+	struct wire_checkpoint_set cs = { 0 };
+	struct wire_snapshot_put sp = { 0 };
+	struct wire_buf b;
+
+	(void)state;
+	wire_buf_init(&b);
+	cs.name = str("c");
+	cs.expect_kind = WIRE_CP_EXPECT_VALUE; /* expected 0 */
+	assert_int_equal(wire_encode_checkpoint_set(&b, 1, &cs),
+			 WIRE_ENCODE_INVALID);
+	cs.expect_kind = WIRE_CP_EXPECT_ABSENT;
+	cs.expected = 3;
+	assert_int_equal(wire_encode_checkpoint_set(&b, 1, &cs),
+			 WIRE_ENCODE_INVALID);
+	cs.expect_kind = 3;
+	cs.expected = 0;
+	assert_int_equal(wire_encode_checkpoint_set(&b, 1, &cs),
+			 WIRE_ENCODE_INVALID);
+	sp.stream = str("s");
+	assert_int_equal(wire_encode_snapshot_put(&b, 1, &sp),
+			 WIRE_ENCODE_INVALID);
+	sp.version = 1;
+	sp.data.len = WIRE_SNAPSHOT_BYTES_MAX + 1;
+	sp.data.p = (const uint8_t *)"";
+	assert_int_equal(wire_encode_snapshot_put(&b, 1, &sp),
+			 WIRE_ENCODE_TOO_LARGE);
+	assert_int_equal(wire_encode_checkpoint(&b, 1, false, 3),
+			 WIRE_ENCODE_INVALID);
+	assert_int_equal(wire_encode_snapshot(&b, 1, 0, str("x")),
+			 WIRE_ENCODE_INVALID);
+	assert_int_equal(b.len, 0);
+	wire_buf_close(&b);
+}
+
+static void checkpoint_and_snapshot_decoders_reject_bad_fields(void **state)
+{
+	struct wire_checkpoint_set cs;
+	struct wire_snapshot_put sp;
+	struct wire_bytes d;
+	uint64_t v;
+	bool found;
+	struct tb t;
+
+	(void)state;
+	/* CHECKPOINT_SET with expect kind 3. */
+	memset(&t, 0, sizeof t);
+	tb_u8(&t, 0);
+	tb_fill(&t, 0, 16);
+	tb_u64(&t, 0);
+	tb_str16(&t, "c");
+	tb_u64(&t, 1);
+	tb_u8(&t, 3);
+	tb_u64(&t, 0);
+	assert_int_equal(wire_decode_checkpoint_set(t.p, t.len, &cs),
+			 WIRE_DECODE_MALFORMED);
+	t.p[t.len - 9] = WIRE_CP_EXPECT_VALUE; /* expected 0 */
+	assert_int_equal(wire_decode_checkpoint_set(t.p, t.len, &cs),
+			 WIRE_DECODE_MALFORMED);
+	t.p[t.len - 8] = 1;
+	assert_int_equal(wire_decode_checkpoint_set(t.p, t.len, &cs), WIRE_OK);
+	t.p[0] = 2; /* has_client not a bool */
+	assert_int_equal(wire_decode_checkpoint_set(t.p, t.len, &cs),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+
+	/* SNAPSHOT_PUT claiming more than the snapshot maximum. */
+	memset(&t, 0, sizeof t);
+	tb_u8(&t, 0);
+	tb_fill(&t, 0, 16);
+	tb_u64(&t, 0);
+	tb_str16(&t, "s");
+	tb_u64(&t, 1);
+	tb_u32(&t, WIRE_SNAPSHOT_BYTES_MAX + 1);
+	tb_fill(&t, 'x', WIRE_SNAPSHOT_BYTES_MAX + 1);
+	assert_int_equal(wire_decode_snapshot_put(t.p, t.len, &sp),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+
+	/* SNAPSHOT_PUT at version 0. */
+	memset(&t, 0, sizeof t);
+	tb_u8(&t, 0);
+	tb_fill(&t, 0, 16);
+	tb_u64(&t, 0);
+	tb_str16(&t, "s");
+	tb_u64(&t, 0);
+	tb_u32(&t, 0);
+	assert_int_equal(wire_decode_snapshot_put(t.p, t.len, &sp),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+
+	/* A missing checkpoint with a value; a missing snapshot with data. */
+	memset(&t, 0, sizeof t);
+	tb_u8(&t, 0);
+	tb_u64(&t, 5);
+	assert_int_equal(wire_decode_checkpoint(t.p, t.len, &found, &v),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+	memset(&t, 0, sizeof t);
+	tb_u64(&t, 0);
+	tb_blob32(&t, "x", 1);
+	assert_int_equal(wire_decode_snapshot(t.p, t.len, &v, &d),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+}
+
 static const struct CMUnitTest codec_tests[] = {
+	cmocka_unit_test(checkpoint_and_snapshot_messages_round_trip),
+	cmocka_unit_test(
+		checkpoint_and_snapshot_encoders_refuse_invalid_fields),
+	cmocka_unit_test(checkpoint_and_snapshot_decoders_reject_bad_fields),
 	cmocka_unit_test(header_is_little_endian_at_its_offsets),
 	cmocka_unit_test(append_round_trips_every_field),
 	cmocka_unit_test(smallest_append_round_trips),
