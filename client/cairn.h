@@ -35,26 +35,34 @@ extern "C" {
 #define CAIRN_API
 #endif
 
-/* Error codes. The first twelve are the protocol's (docs/protocol.md). */
-#define CAIRN_ERRORS(X)                                               \
-	X(CAIRN_EMALFORMED, 1, "malformed frame")                     \
-	X(CAIRN_EUNKNOWN_TYPE, 2, "unknown message type")             \
-	X(CAIRN_EINVALID, 3, "invalid request")                       \
-	X(CAIRN_ETOO_LARGE, 4, "request over a limit")                \
-	X(CAIRN_ENOT_LEADER, 5, "not the leader")                     \
-	X(CAIRN_EUNAVAILABLE, 6, "no leader available")               \
-	X(CAIRN_EWRONG_EXPECTED_VERSION, 7, "wrong expected version") \
-	X(CAIRN_ESTALE_SEQUENCE, 8,                                   \
-	  "client sequence below the writer's high-water mark")       \
-	X(CAIRN_ETIMEOUT, 9, "deadline exceeded")                     \
-	X(CAIRN_EUNKNOWN_OUTCOME, 10, "outcome unknown")              \
-	X(CAIRN_EBUSY, 11, "server busy")                             \
-	X(CAIRN_EINTERNAL, 12, "internal error")                      \
-	X(CAIRN_ECONNECT, 100, "cannot connect to any node")          \
-	X(CAIRN_ENOMEM, 101, "out of memory")                         \
-	X(CAIRN_EPROTOCOL, 102, "protocol error from the server")     \
-	X(CAIRN_ECLOSED, 103, "client closed")                        \
-	X(CAIRN_EARG, 104, "invalid argument")
+/* Error codes. Those below 100 are the protocol's (docs/protocol.md). */
+#define CAIRN_ERRORS(X)                                                        \
+	X(CAIRN_EMALFORMED, 1, "malformed frame")                              \
+	X(CAIRN_EUNKNOWN_TYPE, 2, "unknown message type")                      \
+	X(CAIRN_EINVALID, 3, "invalid request")                                \
+	X(CAIRN_ETOO_LARGE, 4, "request over a limit")                         \
+	X(CAIRN_ENOT_LEADER, 5, "not the leader")                              \
+	X(CAIRN_EUNAVAILABLE, 6, "no leader available")                        \
+	X(CAIRN_EWRONG_EXPECTED_VERSION, 7, "wrong expected version")          \
+	X(CAIRN_ESTALE_SEQUENCE, 8,                                            \
+	  "client sequence below the writer's high-water mark")                \
+	X(CAIRN_ETIMEOUT, 9, "deadline exceeded")                              \
+	X(CAIRN_EUNKNOWN_OUTCOME, 10, "outcome unknown")                       \
+	X(CAIRN_EBUSY, 11, "server busy")                                      \
+	X(CAIRN_EINTERNAL, 12, "internal error")                               \
+	X(CAIRN_ECHANGE_IN_PROGRESS, 13, "a membership change is in progress") \
+	X(CAIRN_EBELOW_MIN_VOTERS, 14, "fewer voters than the minimum")        \
+	X(CAIRN_ENO_SUCH_MEMBER, 15, "no such member")                         \
+	X(CAIRN_EALREADY_MEMBER, 16, "already a member")                       \
+	X(CAIRN_EBEHIND, 20, "node is behind the index")                       \
+	X(CAIRN_ETRANSFER_GONE, 21, "copy session gone")                       \
+	X(CAIRN_ENO_SPACE, 25, "disk full on this node")                       \
+	X(CAIRN_ECONNECT, 100, "cannot connect to any node")                   \
+	X(CAIRN_ENOMEM, 101, "out of memory")                                  \
+	X(CAIRN_EPROTOCOL, 102, "protocol error from the server")              \
+	X(CAIRN_ECLOSED, 103, "client closed")                                 \
+	X(CAIRN_EARG, 104, "invalid argument")                                 \
+	X(CAIRN_EIO, 105, "local file error")
 
 enum cairn_error_code {
 #define CAIRN_ERROR_ENUM(name, code, msg) name = code,
@@ -498,6 +506,109 @@ struct cairn_status {
  * to when @address is NULL. */
 CAIRN_API int cairn_status(cairn_client *c, const char *address,
 			   struct cairn_status *s, struct cairn_error *err);
+
+/* ---- membership (admin.c) ----
+ *
+ * Changes of the cluster's members, sent to the leader (redirects are
+ * followed, unless single_node) within the client's deadline. One change
+ * at a time per cluster: CAIRN_ECHANGE_IN_PROGRESS while another one is in
+ * flight. A refusal says why: CAIRN_EBELOW_MIN_VOTERS (a removal or
+ * demotion would leave fewer voters than the node's --min-voters; pass
+ * @force), CAIRN_ENO_SUCH_MEMBER, CAIRN_EALREADY_MEMBER (the id or the
+ * Raft address is taken). @out (may be NULL) receives the member list
+ * after the change, with roles. These calls are synchronous and open
+ * their own connection to the nodes. */
+
+struct cairn_members {
+	size_t n;
+	struct cairn_member members[16];
+};
+
+/* Adds member @id as a non-voter (standby: it replicates, does not vote)
+ * with its addresses (@client_address and @http_address may be NULL). */
+CAIRN_API int cairn_member_add(cairn_client *c, uint64_t id,
+			       const char *raft_address,
+			       const char *client_address,
+			       const char *http_address,
+			       struct cairn_members *out,
+			       struct cairn_error *err);
+
+/* Removes member @id from the cluster. */
+CAIRN_API int cairn_member_remove(cairn_client *c, uint64_t id, bool force,
+				  struct cairn_members *out,
+				  struct cairn_error *err);
+
+/* Makes standby @id a voter once it has caught up (0 at once when it is a
+ * voter already). */
+CAIRN_API int cairn_member_promote(cairn_client *c, uint64_t id,
+				   struct cairn_members *out,
+				   struct cairn_error *err);
+
+/* Makes voter @id a standby (not the leader: transfer first). */
+CAIRN_API int cairn_member_demote(cairn_client *c, uint64_t id, bool force,
+				  struct cairn_members *out,
+				  struct cairn_error *err);
+
+/* Hands leadership to voter @id, or with @id 0 to the most caught-up
+ * voter; *new_leader (may be NULL) gets the leader afterwards. */
+CAIRN_API int cairn_leader_transfer(cairn_client *c, uint64_t id,
+				    uint64_t *new_leader,
+				    struct cairn_error *err);
+
+/* ---- Copying a node's store ---- */
+
+struct cairn_fetch_progress {
+	uint64_t bytes_done;  /* bytes in place so far (kept + fetched) */
+	uint64_t bytes_total; /* bytes in the copy */
+	uint32_t files_done;
+	uint32_t files_total;
+};
+typedef void (*cairn_fetch_progress_fn)(void *arg,
+					const struct cairn_fetch_progress *p);
+struct cairn_fetch_options {
+	uint64_t min_applied_index; /* the copy must hold at least this
+				       Raft index (0: any); a node that has
+				       applied less answers an error and the
+				       caller tries another */
+	int leader;                 /* nonzero: copy from the leader after a
+				       barrier, so every append acknowledged
+				       before the call is in the copy
+				       (backups); NOT_LEADER is followed */
+	int resume;                 /* nonzero: keep files already in dir
+				       that the listing names with the same
+				       size from the same source DB
+				       identity (immutable SST files); the
+				       rest is fetched again */
+	int64_t timeout_ms;         /* per round trip; 0: 30 s */
+	cairn_fetch_progress_fn progress; /* may be NULL */
+	void *progress_arg;
+};
+struct cairn_fetch_result {
+	uint64_t node_id;       /* the node copied from */
+	uint64_t applied_index; /* the Raft index the copy holds */
+	uint64_t last_position; /* its last global position */
+	uint64_t bytes;         /* bytes of the copy */
+	uint64_t bytes_fetched; /* bytes moved (less when resuming) */
+};
+/* Copies a consistent checkpoint of one node's store into @dir
+ * (created if missing; files of dir not in the copy are removed), in
+ * bounded memory (a few chunks of 1 MiB at most), verifying every
+ * chunk. @address: the node's client address, or NULL for whichever
+ * node @c reaches (the leader when o->leader). On success @dir holds a
+ * RocksDB directory that store_open() opens, every file fsynced, plus
+ * a small text file CAIRN-COPY (written last, fsynced, then the dir
+ * fsynced) naming the source node, DB identity, applied index, last
+ * position and the files with sizes: its presence means "complete".
+ * Returns 0 or a CAIRN_E* code with @err filled, like every call:
+ * CAIRN_EBEHIND when the node has applied less than min_applied_index,
+ * CAIRN_EIO when @dir cannot be written, CAIRN_EPROTOCOL when a chunk
+ * fails its checksum. Blocks the calling thread (its own connection, not
+ * the client's I/O thread); @progress runs on the calling thread. */
+CAIRN_API int cairn_fetch_state(cairn_client *c, const char *address,
+				const char *dir,
+				const struct cairn_fetch_options *o,
+				struct cairn_fetch_result *r,
+				struct cairn_error *err);
 
 /* ---- helpers ---- */
 

@@ -84,6 +84,14 @@ const char *wire_type_name(unsigned type)
 		return "STATE_OK";
 	case WIRE_SNAPSHOT:
 		return "SNAPSHOT";
+	case WIRE_MEMBER_CHANGE:
+		return "MEMBER_CHANGE";
+	case WIRE_LEADER_TRANSFER:
+		return "LEADER_TRANSFER";
+	case WIRE_MEMBERS:
+		return "MEMBERS";
+	case WIRE_LEADER:
+		return "LEADER";
 	case WIRE_SUBSCRIBE:
 		return "SUBSCRIBE";
 	case WIRE_CREDIT:
@@ -106,6 +114,18 @@ const char *wire_type_name(unsigned type)
 		return "SUB_END";
 	case WIRE_ERROR:
 		return "ERROR";
+	case WIRE_STATE_BEGIN:
+		return "STATE_BEGIN";
+	case WIRE_STATE_CHUNK:
+		return "STATE_CHUNK";
+	case WIRE_STATE_END:
+		return "STATE_END";
+	case WIRE_STATE_LISTING:
+		return "STATE_LISTING";
+	case WIRE_STATE_DATA:
+		return "STATE_DATA";
+	case WIRE_STATE_ENDED:
+		return "STATE_ENDED";
 	default:
 		return NULL;
 	}
@@ -126,6 +146,11 @@ bool wire_type_is_request(unsigned type)
 	case WIRE_SUBSCRIBE:
 	case WIRE_CREDIT:
 	case WIRE_UNSUBSCRIBE:
+	case WIRE_STATE_BEGIN:
+	case WIRE_MEMBER_CHANGE:
+	case WIRE_LEADER_TRANSFER:
+	case WIRE_STATE_CHUNK:
+	case WIRE_STATE_END:
 		return true;
 	default:
 		return false;
@@ -1642,4 +1667,423 @@ int wire_decode_snapshot(const void *body, size_t len, uint64_t *version,
 	     data->len <= WIRE_SNAPSHOT_BYTES_MAX &&
 	     (*version != 0 || data->len == 0);
 	return dec_done(&d, ok);
+}
+
+/* ------------------------------------------------------------------------
+ * Copying a node's store: STATE_BEGIN, STATE_LISTING, STATE_CHUNK,
+ * STATE_DATA, STATE_END, STATE_ENDED
+ * ------------------------------------------------------------------------ */
+
+/* session, node id, identity length, applied index, last position,
+ * file count. */
+#define LISTING_FIXED_BYTES (8 + 8 + 2 + 8 + 8 + 4)
+/* name length, size: the smallest a file can take (names are not empty,
+ * so this is a safe lower bound for the count check). */
+#define LISTING_FILE_MIN_BYTES (2 + 1 + 8)
+#define STATE_CHUNK_BYTES      (8 + 4 + 8 + 4)
+
+int wire_encode_state_begin(struct wire_buf *b, uint64_t request_id,
+			    const struct wire_state_begin *s)
+{
+	struct enc e;
+	int rv;
+
+	if ((s->flags & ~WIRE_STATE_LEADER) != 0)
+		return WIRE_ENCODE_INVALID;
+	rv = frame_begin(b, WIRE_STATE_BEGIN, request_id, 8 + 1, &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, s->min_applied_index);
+	enc_u8(&e, s->flags);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_begin(const void *body, size_t len,
+			    struct wire_state_begin *s)
+{
+	struct dec d;
+	bool ok;
+
+	memset(s, 0, sizeof *s);
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, &s->min_applied_index) && dec_u8(&d, &s->flags) &&
+	     (s->flags & ~WIRE_STATE_LEADER) == 0;
+	return dec_done(&d, ok);
+}
+
+bool wire_state_name_valid(struct wire_bytes name)
+{
+	uint32_t k;
+
+	if (name.len == 0 || name.len > WIRE_STATE_NAME_MAX)
+		return false;
+	if ((name.len == 1 && name.p[0] == '.') ||
+	    (name.len == 2 && name.p[0] == '.' && name.p[1] == '.'))
+		return false;
+	for (k = 0; k < name.len; k++)
+		if (name.p[k] == '/' || name.p[k] == '\0')
+			return false;
+	return true;
+}
+
+int wire_encode_state_listing(struct wire_buf *b, uint64_t request_id,
+			      const struct wire_state_listing *l)
+{
+	uint64_t size = LISTING_FIXED_BYTES;
+	struct enc e;
+	uint32_t k;
+	int rv;
+
+	if (l->session == 0)
+		return WIRE_ENCODE_INVALID;
+	if (l->identity.len > WIRE_STATE_IDENTITY_MAX ||
+	    l->n_files > WIRE_STATE_FILES_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	size += l->identity.len;
+	for (k = 0; k < l->n_files; k++) {
+		if (!wire_state_name_valid(l->files[k].name))
+			return WIRE_ENCODE_INVALID;
+		size += 2 + (uint64_t)l->files[k].name.len + 8;
+	}
+	rv = frame_begin(b, WIRE_STATE_LISTING, request_id, size, &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, l->session);
+	enc_u64(&e, l->node_id);
+	enc_str16(&e, l->identity);
+	enc_u64(&e, l->applied_index);
+	enc_u64(&e, l->last_position);
+	enc_u32(&e, l->n_files);
+	for (k = 0; k < l->n_files; k++) {
+		enc_str16(&e, l->files[k].name);
+		enc_u64(&e, l->files[k].size);
+	}
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_listing(const void *body, size_t len,
+			      struct wire_state_listing *l)
+{
+	struct dec d;
+	uint32_t k;
+	bool ok;
+
+	memset(l, 0, sizeof *l);
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, &l->session) && l->session != 0 &&
+	     dec_u64(&d, &l->node_id) &&
+	     dec_str16(&d, &l->identity, WIRE_STATE_IDENTITY_MAX) &&
+	     dec_u64(&d, &l->applied_index) && dec_u64(&d, &l->last_position) &&
+	     dec_u32(&d, &l->n_files) && l->n_files <= WIRE_STATE_FILES_MAX &&
+	     (uint64_t)l->n_files * LISTING_FILE_MIN_BYTES <= dec_left(&d);
+	if (!ok)
+		return WIRE_DECODE_MALFORMED;
+	if (l->n_files > 0) {
+		l->files = malloc((size_t)l->n_files * sizeof *l->files);
+		if (l->files == NULL) {
+			l->n_files = 0;
+			return WIRE_DECODE_NOMEM;
+		}
+	}
+	/* Every entry is written before the listing is used; a failure
+	 * frees the array unread. */
+	for (k = 0; ok && k < l->n_files; k++)
+		ok = dec_str16(&d, &l->files[k].name, WIRE_STATE_NAME_MAX) &&
+		     wire_state_name_valid(l->files[k].name) &&
+		     dec_u64(&d, &l->files[k].size);
+	if (dec_done(&d, ok) != WIRE_OK) {
+		wire_state_listing_close(l);
+		return WIRE_DECODE_MALFORMED;
+	}
+	return WIRE_OK;
+}
+
+void wire_state_listing_close(struct wire_state_listing *l)
+{
+	free(l->files);
+	l->files = NULL;
+	l->n_files = 0;
+}
+
+int wire_encode_state_chunk(struct wire_buf *b, uint64_t request_id,
+			    const struct wire_state_chunk *c)
+{
+	struct enc e;
+	int rv;
+
+	if (c->length == 0 || c->length > WIRE_STATE_CHUNK_BYTES_MAX)
+		return WIRE_ENCODE_INVALID;
+	rv = frame_begin(b, WIRE_STATE_CHUNK, request_id, STATE_CHUNK_BYTES,
+			 &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, c->session);
+	enc_u32(&e, c->file);
+	enc_u64(&e, c->offset);
+	enc_u32(&e, c->length);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_chunk(const void *body, size_t len,
+			    struct wire_state_chunk *c)
+{
+	struct dec d;
+	bool ok;
+
+	memset(c, 0, sizeof *c);
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, &c->session) && dec_u32(&d, &c->file) &&
+	     dec_u64(&d, &c->offset) && dec_u32(&d, &c->length) &&
+	     c->length >= 1 && c->length <= WIRE_STATE_CHUNK_BYTES_MAX;
+	return dec_done(&d, ok);
+}
+
+int wire_encode_state_data(struct wire_buf *b, uint64_t request_id,
+			   uint32_t crc, struct wire_bytes data)
+{
+	struct enc e;
+	int rv;
+
+	if (data.len > WIRE_STATE_CHUNK_BYTES_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_STATE_DATA, request_id,
+			 4 + 4 + (uint64_t)data.len, &e);
+	if (rv != 0)
+		return rv;
+	enc_u32(&e, crc);
+	enc_blob32(&e, data);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_data(const void *body, size_t len, uint32_t *crc,
+			   struct wire_bytes *data)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u32(&d, crc) && dec_blob32(&d, data) &&
+	     data->len <= WIRE_STATE_CHUNK_BYTES_MAX;
+	return dec_done(&d, ok);
+}
+
+int wire_encode_state_end(struct wire_buf *b, uint64_t request_id,
+			  uint64_t session)
+{
+	struct enc e;
+	int rv;
+
+	rv = frame_begin(b, WIRE_STATE_END, request_id, 8, &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, session);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_end(const void *body, size_t len, uint64_t *session)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, session);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_state_ended(struct wire_buf *b, uint64_t request_id)
+{
+	struct enc e;
+	int rv;
+
+	rv = frame_begin(b, WIRE_STATE_ENDED, request_id, 0, &e);
+	if (rv != 0)
+		return rv;
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_state_ended(const void *body, size_t len)
+{
+	(void)body;
+	return len == 0 ? WIRE_OK : WIRE_DECODE_MALFORMED;
+}
+
+/* ------------------------------------------------------------------------
+ * Membership: MEMBER_CHANGE, MEMBERS, LEADER_TRANSFER, LEADER
+ * ------------------------------------------------------------------------ */
+
+#define MEMBER_CHANGE_FIXED_BYTES (1 + 8 + 2 + 2 + 2 + 1)
+
+static bool member_change_ok(const struct wire_member_change *m)
+{
+	bool has_address = m->raft_address.len > 0 ||
+			   m->client_address.len > 0 || m->http_address.len > 0;
+
+	if (m->op < WIRE_MEMBER_ADD || m->op > WIRE_MEMBER_DEMOTE)
+		return false;
+	if (m->id == 0 || (m->flags & ~WIRE_MEMBER_FORCE) != 0)
+		return false;
+	if (m->op == WIRE_MEMBER_ADD)
+		return m->raft_address.len > 0;
+	return !has_address;
+}
+
+int wire_encode_member_change(struct wire_buf *b, uint64_t request_id,
+			      const struct wire_member_change *m)
+{
+	struct enc e;
+	int rv;
+
+	if (!member_change_ok(m))
+		return WIRE_ENCODE_INVALID;
+	if (m->raft_address.len > WIRE_STRING_MAX ||
+	    m->client_address.len > WIRE_STRING_MAX ||
+	    m->http_address.len > WIRE_STRING_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	rv = frame_begin(b, WIRE_MEMBER_CHANGE, request_id,
+			 MEMBER_CHANGE_FIXED_BYTES +
+				 (uint64_t)m->raft_address.len +
+				 m->client_address.len + m->http_address.len,
+			 &e);
+	if (rv != 0)
+		return rv;
+	enc_u8(&e, m->op);
+	enc_u64(&e, m->id);
+	enc_str16(&e, m->raft_address);
+	enc_str16(&e, m->client_address);
+	enc_str16(&e, m->http_address);
+	enc_u8(&e, m->flags);
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_member_change(const void *body, size_t len,
+			      struct wire_member_change *m)
+{
+	struct dec d;
+	bool ok;
+
+	memset(m, 0, sizeof *m);
+	dec_init(&d, body, len);
+	ok = dec_u8(&d, &m->op) && dec_u64(&d, &m->id) &&
+	     dec_str16(&d, &m->raft_address, WIRE_STRING_MAX) &&
+	     dec_str16(&d, &m->client_address, WIRE_STRING_MAX) &&
+	     dec_str16(&d, &m->http_address, WIRE_STRING_MAX) &&
+	     dec_u8(&d, &m->flags) && member_change_ok(m);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_members(struct wire_buf *b, uint64_t request_id, uint32_t n,
+			const struct wire_member *members)
+{
+	struct enc e;
+	uint64_t size = 4;
+	uint32_t i;
+	int rv;
+
+	if (n > WIRE_MEMBERS_MAX)
+		return WIRE_ENCODE_TOO_LARGE;
+	for (i = 0; i < n; i++) {
+		const struct wire_member *m = &members[i];
+
+		if (m->role > WIRE_MEMBER_SPARE)
+			return WIRE_ENCODE_INVALID;
+		if (m->raft_address.len > WIRE_STRING_MAX ||
+		    m->client_address.len > WIRE_STRING_MAX ||
+		    m->http_address.len > WIRE_STRING_MAX)
+			return WIRE_ENCODE_TOO_LARGE;
+		size += MEMBER_MIN_BYTES + (uint64_t)m->raft_address.len +
+			m->client_address.len + m->http_address.len;
+	}
+	rv = frame_begin(b, WIRE_MEMBERS, request_id, size, &e);
+	if (rv != 0)
+		return rv;
+	enc_u32(&e, n);
+	for (i = 0; i < n; i++) {
+		const struct wire_member *m = &members[i];
+
+		enc_u64(&e, m->id);
+		enc_u8(&e, m->role);
+		enc_str16(&e, m->raft_address);
+		enc_str16(&e, m->client_address);
+		enc_str16(&e, m->http_address);
+	}
+	frame_finish(b, &e);
+	return 0;
+}
+
+int wire_decode_members(const void *body, size_t len, uint32_t *n,
+			struct wire_member *members)
+{
+	struct dec d;
+	uint32_t i;
+	bool ok;
+
+	*n = 0;
+	dec_init(&d, body, len);
+	ok = dec_u32(&d, n) && *n <= WIRE_MEMBERS_MAX;
+	for (i = 0; ok && i < *n; i++) {
+		struct wire_member *m = &members[i];
+
+		memset(m, 0, sizeof *m);
+		ok = dec_u64(&d, &m->id) && dec_u8(&d, &m->role) &&
+		     m->role <= WIRE_MEMBER_SPARE &&
+		     dec_str16(&d, &m->raft_address, WIRE_STRING_MAX) &&
+		     dec_str16(&d, &m->client_address, WIRE_STRING_MAX) &&
+		     dec_str16(&d, &m->http_address, WIRE_STRING_MAX);
+	}
+	if (!ok)
+		*n = 0;
+	return dec_done(&d, ok);
+}
+
+static int encode_u64_frame(struct wire_buf *b, uint16_t type,
+			    uint64_t request_id, uint64_t v)
+{
+	struct enc e;
+	int rv;
+
+	rv = frame_begin(b, type, request_id, 8, &e);
+	if (rv != 0)
+		return rv;
+	enc_u64(&e, v);
+	frame_finish(b, &e);
+	return 0;
+}
+
+static int decode_u64_body(const void *body, size_t len, uint64_t *v)
+{
+	struct dec d;
+	bool ok;
+
+	dec_init(&d, body, len);
+	ok = dec_u64(&d, v);
+	return dec_done(&d, ok);
+}
+
+int wire_encode_leader_transfer(struct wire_buf *b, uint64_t request_id,
+				uint64_t id)
+{
+	return encode_u64_frame(b, WIRE_LEADER_TRANSFER, request_id, id);
+}
+
+int wire_decode_leader_transfer(const void *body, size_t len, uint64_t *id)
+{
+	return decode_u64_body(body, len, id);
+}
+
+int wire_encode_leader(struct wire_buf *b, uint64_t request_id,
+		       uint64_t leader_id)
+{
+	return encode_u64_frame(b, WIRE_LEADER, request_id, leader_id);
+}
+
+int wire_decode_leader(const void *body, size_t len, uint64_t *leader_id)
+{
+	return decode_u64_body(body, len, leader_id);
 }

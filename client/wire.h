@@ -60,6 +60,14 @@ enum wire_type {
 	WIRE_CREDIT = 0x11,         /* grants a subscription more events */
 	WIRE_UNSUBSCRIBE = 0x12,    /* ends a subscription */
 
+	/* Membership: to the leader. */
+	WIRE_MEMBER_CHANGE = 0x30,   /* adds, removes, promotes, demotes */
+	WIRE_LEADER_TRANSFER = 0x31, /* hands leadership over */
+
+	WIRE_STATE_BEGIN = 0x40, /* starts copying the node's store */
+	WIRE_STATE_CHUNK = 0x41, /* asks for bytes of one copied file */
+	WIRE_STATE_END = 0x42,   /* ends a copy session */
+
 	WIRE_APPEND_OK = 0x81,
 	WIRE_EVENTS = 0x82, /* the reply to READ_STREAM and READ_ALL */
 	WIRE_HEAD_OK = 0x84,
@@ -67,9 +75,14 @@ enum wire_type {
 	WIRE_CHECKPOINT = 0xa0, /* the reply to CHECKPOINT_GET */
 	WIRE_STATE_OK = 0xa1,   /* the reply to CHECKPOINT_SET, SNAPSHOT_PUT */
 	WIRE_SNAPSHOT = 0xa3,   /* the reply to SNAPSHOT_GET */
+	WIRE_MEMBERS = 0xb0,    /* the reply to MEMBER_CHANGE */
+	WIRE_LEADER = 0xb1,     /* the reply to LEADER_TRANSFER */
 	WIRE_SUB_EVENTS = 0x90, /* pushed: a subscription's events */
 	WIRE_SUB_LIVE = 0x91,   /* pushed: the subscription caught up */
 	WIRE_SUB_END = 0x92,    /* pushed: the subscription ended */
+	WIRE_STATE_LISTING = 0xc0, /* the reply to STATE_BEGIN */
+	WIRE_STATE_DATA = 0xc1,    /* the reply to STATE_CHUNK */
+	WIRE_STATE_ENDED = 0xc2,   /* the reply to STATE_END */
 	WIRE_ERROR = 0xff,
 };
 
@@ -90,7 +103,16 @@ enum wire_type {
 	  "outcome unknown: leadership lost while in flight; retry with the " \
 	  "same client id and sequence")                                      \
 	X(WIRE_EBUSY, 11, "server busy")                                      \
-	X(WIRE_EINTERNAL, 12, "internal error")
+	X(WIRE_EINTERNAL, 12, "internal error")                               \
+	X(WIRE_ECHANGE_IN_PROGRESS, 13,                                       \
+	  "a membership change or leadership transfer is in progress")        \
+	X(WIRE_EBELOW_MIN_VOTERS, 14,                                         \
+	  "the change would leave fewer voters than the minimum")             \
+	X(WIRE_ENO_SUCH_MEMBER, 15, "no such member")                         \
+	X(WIRE_EALREADY_MEMBER, 16, "already a member")                       \
+	X(WIRE_EBEHIND, 20, "node has not applied the index asked for")       \
+	X(WIRE_ETRANSFER_GONE, 21, "copy session expired or unknown")         \
+	X(WIRE_ENO_SPACE, 25, "disk full on this node")
 
 enum wire_error {
 #define WIRE_ERROR_ENUM(name, code, msg) name = code,
@@ -132,7 +154,8 @@ const char *wire_type_name(unsigned type);
 
 /* True for the types a client may send (APPEND, READ_STREAM, READ_ALL,
  * HEAD, STATUS, CHECKPOINT_GET, CHECKPOINT_SET, SNAPSHOT_PUT,
- * SNAPSHOT_GET, SUBSCRIBE, CREDIT, UNSUBSCRIBE). A server answers any other
+ * SNAPSHOT_GET, SUBSCRIBE, CREDIT, UNSUBSCRIBE, STATE_BEGIN, STATE_CHUNK,
+ * STATE_END, MEMBER_CHANGE, LEADER_TRANSFER). A server answers any other
  * type, replies included, with WIRE_EUNKNOWN_TYPE. */
 bool wire_type_is_request(unsigned type);
 
@@ -586,5 +609,163 @@ int wire_encode_snapshot(struct wire_buf *b, uint64_t request_id,
 			 uint64_t version, struct wire_bytes data);
 int wire_decode_snapshot(const void *body, size_t len, uint64_t *version,
 			 struct wire_bytes *data);
+
+/* ---- copying a node's store ----
+ *
+ * STATE_BEGIN makes the node take a consistent checkpoint of its store and
+ * answer STATE_LISTING: a session id, the files of the checkpoint with
+ * their sizes, the RocksDB identity of the store and the Raft index and
+ * global position the checkpoint holds. STATE_CHUNK asks for up to
+ * WIRE_STATE_CHUNK_BYTES_MAX bytes of one file, named by its index in the
+ * listing (never by name), and STATE_DATA carries them with their CRC-32.
+ * STATE_END drops the session (STATE_ENDED). */
+
+/* Bytes of one STATE_DATA: a receiver holds a few of them at a time, so
+ * its memory does not grow with the store. */
+#define WIRE_STATE_CHUNK_BYTES_MAX (1u << 20)
+
+/* Files in one listing: a checkpoint of a store of terabytes holds a few
+ * tens of thousands of SST files of 64 MiB; far more is not a store. */
+#define WIRE_STATE_FILES_MAX 100000
+
+/* Bytes of a file name in a listing (RocksDB names are short). */
+#define WIRE_STATE_NAME_MAX 255
+
+/* Bytes of a store identity (RocksDB's IDENTITY, a UUID text). */
+#define WIRE_STATE_IDENTITY_MAX 128
+
+/* STATE_BEGIN flags. */
+enum {
+	/* Copy from the leader after a barrier: everything acknowledged
+	 * before the request is in the copy. A follower answers
+	 * NOT_LEADER. */
+	WIRE_STATE_LEADER = 1u << 0,
+};
+
+struct wire_state_begin {
+	uint64_t min_applied_index; /* 0: any */
+	uint8_t flags;              /* WIRE_STATE_* */
+};
+
+/* WIRE_ENCODE_INVALID for an unknown flag. */
+int wire_encode_state_begin(struct wire_buf *b, uint64_t request_id,
+			    const struct wire_state_begin *s);
+int wire_decode_state_begin(const void *body, size_t len,
+			    struct wire_state_begin *s);
+
+/* One file of a listing. */
+struct wire_state_file {
+	struct wire_bytes name; /* 1..WIRE_STATE_NAME_MAX bytes, no '/',
+				 * not "." or ".." */
+	uint64_t size;          /* bytes */
+};
+
+struct wire_state_listing {
+	uint64_t session;              /* names the session, not 0 */
+	uint64_t node_id;              /* the node copied from */
+	struct wire_bytes identity;    /* <= WIRE_STATE_IDENTITY_MAX */
+	uint64_t applied_index;        /* Raft index the copy holds */
+	uint64_t last_position;        /* its last global position */
+	uint32_t n_files;              /* <= WIRE_STATE_FILES_MAX */
+	struct wire_state_file *files; /* owned when decoded (release
+					* with wire_state_listing_close),
+					* borrowed to encode */
+};
+
+/* WIRE_ENCODE_INVALID for session 0 or a file name the decoder rejects,
+ * WIRE_ENCODE_TOO_LARGE past the limits above or the body maximum. */
+int wire_encode_state_listing(struct wire_buf *b, uint64_t request_id,
+			      const struct wire_state_listing *l);
+/* On success @l borrows from @body and owns its files array. The count is
+ * checked against the bytes left before the array is allocated. */
+int wire_decode_state_listing(const void *body, size_t len,
+			      struct wire_state_listing *l);
+void wire_state_listing_close(struct wire_state_listing *l);
+
+/* True for a file name a listing may carry: a plain name of a directory
+ * entry, which a receiver can create without leaving its directory. */
+bool wire_state_name_valid(struct wire_bytes name);
+
+struct wire_state_chunk {
+	uint64_t session;
+	uint32_t file;   /* index in the listing */
+	uint64_t offset; /* byte offset in the file */
+	uint32_t length; /* 1..WIRE_STATE_CHUNK_BYTES_MAX */
+};
+
+/* WIRE_ENCODE_INVALID for a length of 0 or over the maximum. */
+int wire_encode_state_chunk(struct wire_buf *b, uint64_t request_id,
+			    const struct wire_state_chunk *c);
+int wire_decode_state_chunk(const void *body, size_t len,
+			    struct wire_state_chunk *c);
+
+/* STATE_DATA: @data (<= WIRE_STATE_CHUNK_BYTES_MAX bytes; fewer than asked
+ * only at the end of the file) and its CRC-32 (zlib's crc32). The codec
+ * carries the checksum; the receiver verifies it. */
+int wire_encode_state_data(struct wire_buf *b, uint64_t request_id,
+			   uint32_t crc, struct wire_bytes data);
+int wire_decode_state_data(const void *body, size_t len, uint32_t *crc,
+			   struct wire_bytes *data);
+
+/* STATE_END: the session to drop. */
+int wire_encode_state_end(struct wire_buf *b, uint64_t request_id,
+			  uint64_t session);
+int wire_decode_state_end(const void *body, size_t len, uint64_t *session);
+
+/* STATE_ENDED has an empty body. */
+int wire_encode_state_ended(struct wire_buf *b, uint64_t request_id);
+int wire_decode_state_ended(const void *body, size_t len);
+
+/* ---- membership ----
+ *
+ * MEMBER_CHANGE and LEADER_TRANSFER go to the leader (a follower answers
+ * NOT_LEADER). One change at a time: another one in flight gets
+ * WIRE_ECHANGE_IN_PROGRESS. */
+
+enum wire_member_op {
+	WIRE_MEMBER_ADD = 1,     /* a non-voter (standby) with its addresses */
+	WIRE_MEMBER_REMOVE = 2,  /* out of the cluster */
+	WIRE_MEMBER_PROMOTE = 3, /* standby -> voter */
+	WIRE_MEMBER_DEMOTE = 4,  /* voter -> standby */
+};
+
+/* MEMBER_CHANGE flags. */
+#define WIRE_MEMBER_FORCE 0x01 /* allow fewer voters than the minimum */
+
+struct wire_member_change {
+	uint8_t op;                       /* enum wire_member_op */
+	uint64_t id;                      /* >= 1 */
+	struct wire_bytes raft_address;   /* ADD: required; else empty */
+	struct wire_bytes client_address; /* ADD only; may be empty */
+	struct wire_bytes http_address;   /* ADD only; may be empty */
+	uint8_t flags;                    /* WIRE_MEMBER_FORCE */
+};
+
+/* WIRE_ENCODE_INVALID for an unknown op, id 0, unknown flags, an ADD
+ * without a raft address or another op with an address;
+ * WIRE_ENCODE_TOO_LARGE for an address over WIRE_STRING_MAX. The decoder
+ * rejects the same. */
+int wire_encode_member_change(struct wire_buf *b, uint64_t request_id,
+			      const struct wire_member_change *m);
+int wire_decode_member_change(const void *body, size_t len,
+			      struct wire_member_change *m);
+
+/* MEMBERS: the member list after the change (roles included). */
+int wire_encode_members(struct wire_buf *b, uint64_t request_id, uint32_t n,
+			const struct wire_member *members);
+/* Decodes into @members (room for WIRE_MEMBERS_MAX); views borrow from
+ * @body. */
+int wire_decode_members(const void *body, size_t len, uint32_t *n,
+			struct wire_member *members);
+
+/* LEADER_TRANSFER: @id the voter to lead, 0 for the most caught-up one. */
+int wire_encode_leader_transfer(struct wire_buf *b, uint64_t request_id,
+				uint64_t id);
+int wire_decode_leader_transfer(const void *body, size_t len, uint64_t *id);
+
+/* LEADER: the leader once the transfer is over. */
+int wire_encode_leader(struct wire_buf *b, uint64_t request_id,
+		       uint64_t leader_id);
+int wire_decode_leader(const void *body, size_t len, uint64_t *leader_id);
 
 #endif /* CAIRN_CLIENT_WIRE_H */

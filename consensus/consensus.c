@@ -219,6 +219,7 @@ static int copy_config(struct consensus *c, struct consensus_int *i,
 
 static void free_int(struct consensus_int *i)
 {
+	change_free(i);
 	store_results_close(&i->results);
 	free(i->peers);
 	free(i->dir);
@@ -330,12 +331,14 @@ void consensus_int_bound_log(struct consensus_int *i)
 		if (threshold > i->snapshot_threshold)
 			threshold = i->snapshot_threshold;
 	}
-	/* Move only on a change of a quarter or more (or back to the
-	 * configured values), so a drifting average does not churn. */
+	/* Move down on a change of a sixteenth or more, so the retained log
+	 * overshoots the budget by at most that much; up only on a quarter
+	 * or more (or back to the configured values), so a drifting average
+	 * does not churn. */
 	if (trailing == i->cur_trailing && threshold == i->cur_threshold)
 		return;
 	if (trailing != i->snapshot_trailing &&
-	    (uint64_t)trailing * 4 > (uint64_t)i->cur_trailing * 3 &&
+	    (uint64_t)trailing * 16 > (uint64_t)i->cur_trailing * 15 &&
 	    (uint64_t)trailing * 4 < (uint64_t)i->cur_trailing * 5)
 		return;
 	i->cur_trailing = trailing;
@@ -421,6 +424,8 @@ int consensus_start(struct consensus *c, uv_loop_t *loop, struct store *store,
 
 	memset(c->errmsg, 0, sizeof c->errmsg);
 	c->i = NULL;
+	c->stale = false;
+	c->state_needed_ = cfg->on_state_needed;
 	rv = check_config(c, cfg);
 	if (rv != 0)
 		return rv;
@@ -487,7 +492,9 @@ int consensus_start(struct consensus *c, uv_loop_t *loop, struct store *store,
 	raft_set_snapshot_trailing(&i->raft, i->snapshot_trailing);
 	i->cur_threshold = i->snapshot_threshold;
 	i->cur_trailing = i->snapshot_trailing;
-	i->log_bytes_budget = CONSENSUS_LOG_BYTES_BUDGET;
+	i->log_bytes_budget = cfg->log_bytes_budget > 0
+				      ? cfg->log_bytes_budget
+				      : CONSENSUS_LOG_BYTES_BUDGET;
 	/* Let replication carry our whole pipeline (plus member entries and
 	 * barriers) to a follower without waiting for acknowledgements. */
 	raft_set_max_inflight_entries(&i->raft, i->inflight_entries_max + 8);
@@ -590,7 +597,9 @@ void consensus_status(struct consensus *c, struct consensus_status *s)
 	unsigned k;
 
 	memset(s, 0, sizeof *s);
-	if (i == NULL) {
+	/* Once raft_close has begun, libraft releases its configuration
+	 * (the servers' addresses): nothing of it may be read. */
+	if (i == NULL || i->close_step >= CLOSE_RAFT) {
 		s->role = CONSENSUS_UNAVAILABLE;
 		return;
 	}
@@ -613,6 +622,7 @@ void consensus_status(struct consensus *c, struct consensus_status *s)
 	s->commit_index = i->raft.commit_index;
 	s->applied_index = raft_last_applied(&i->raft);
 	s->last_position = store_last_position(i->store);
+	s->stale = c->stale;
 	consensus_leader(c, &leader, s->leader_client_address);
 	s->leader_id = leader;
 	conf = &i->raft.configuration;

@@ -14,7 +14,8 @@
  * - confirms leadership for linearizable reads with barriers, one in flight
  *   at a time, shared by every read that arrived before it was issued;
  * - keeps the replicated member table (node id -> Raft, client and HTTP
- *   addresses);
+ *   addresses), and on the leader changes the membership online (add,
+ *   remove, promote, demote) and hands leadership over (change.c);
  * - takes small snapshots (a manifest; RocksDB made durable first);
  * - runs a watchdog: if the Raft instance becomes unavailable the node logs
  *   why and exits non-zero.
@@ -34,18 +35,23 @@
 
 #include "store.h"
 
-#define CONSENSUS_ERRORS(X)                                   \
-	X(CONSENSUS_ENOMEM, 1, "out of memory")               \
-	X(CONSENSUS_EINVALID, 2, "invalid request")           \
-	X(CONSENSUS_ENOT_LEADER, 3, "not the leader")         \
-	X(CONSENSUS_EUNAVAILABLE, 4, "no leader")             \
-	X(CONSENSUS_EBUSY, 5, "pipeline full")                \
-	X(CONSENSUS_EUNKNOWN_OUTCOME, 6,                      \
-	  "leadership lost while in flight: outcome unknown") \
-	X(CONSENSUS_ESHUTDOWN, 7, "shutting down")            \
-	X(CONSENSUS_EIO, 8, "i/o error")                      \
-	X(CONSENSUS_ECONFIG, 9, "invalid configuration")      \
-	X(CONSENSUS_EDONE, 10, "answered at once")
+#define CONSENSUS_ERRORS(X)                                                 \
+	X(CONSENSUS_ENOMEM, 1, "out of memory")                             \
+	X(CONSENSUS_EINVALID, 2, "invalid request")                         \
+	X(CONSENSUS_ENOT_LEADER, 3, "not the leader")                       \
+	X(CONSENSUS_EUNAVAILABLE, 4, "no leader")                           \
+	X(CONSENSUS_EBUSY, 5, "pipeline full")                              \
+	X(CONSENSUS_EUNKNOWN_OUTCOME, 6,                                    \
+	  "leadership lost while in flight: outcome unknown")               \
+	X(CONSENSUS_ESHUTDOWN, 7, "shutting down")                          \
+	X(CONSENSUS_EIO, 8, "i/o error")                                    \
+	X(CONSENSUS_ECONFIG, 9, "invalid configuration")                    \
+	X(CONSENSUS_EDONE, 10, "answered at once")                          \
+	X(CONSENSUS_ECHANGE_IN_PROGRESS, 20,                                \
+	  "a membership change is in progress")                             \
+	X(CONSENSUS_EBELOW_MIN_VOTERS, 21, "fewer voters than the minimum") \
+	X(CONSENSUS_ENO_SUCH_MEMBER, 22, "no such member")                  \
+	X(CONSENSUS_EALREADY_MEMBER, 23, "already a member")
 
 enum consensus_error {
 #define CONSENSUS_ERROR_ENUM(name, code, msg) name = code,
@@ -98,12 +104,28 @@ struct consensus_config {
 	unsigned snapshot_trailing;    /* 0: the default */
 	size_t entry_bytes_max;        /* 0: the default */
 	unsigned inflight_entries_max; /* 0: the default */
+	/* Bytes the retained Raft log may take (entries kept between
+	 * snapshots; see docs/consensus.md). 0: 512 MiB. */
+	uint64_t log_bytes_budget;
 	/* Called on the loop after every applied entry (any role), with the
 	 * store's last position; node/ wakes at-least readers with it. */
 	void (*on_applied)(void *arg, uint64_t last_position);
 	/* Called when the pipeline is no longer full (see
 	 * consensus_pipeline_full). */
 	void (*on_pipeline_ready)(void *arg);
+	/* Called on the loop (also from inside consensus_start) when the
+	 * snapshot Raft installs covers more than the store holds: the log
+	 * below it is gone, so the store must be fetched from a peer that
+	 * has applied at least @min_applied_index (state transfer, see
+	 * docs/state-transfer.md). @members is the snapshot's member table
+	 * (borrowed for the call). The consensus is stale from then on:
+	 * nothing more is applied to the store and no snapshot is taken;
+	 * node/ stops at once (appends and barriers then end with
+	 * CONSENSUS_ESHUTDOWN) and restarts after the transfer. NULL: such a
+	 * node exits (status 1). */
+	void (*on_state_needed)(void *arg, uint64_t min_applied_index,
+				const struct consensus_member *members,
+				unsigned n_members);
 	void *arg;
 };
 
@@ -112,6 +134,12 @@ struct consensus_int; /* private: raft handles, pipeline, tables */
 struct consensus {
 	struct consensus_int *i; /* owned */
 	char errmsg[256];        /* the last error, outside in */
+	/* Private to consensus: the store is behind the installed snapshot
+	 * (see on_state_needed), and the hook to call then. */
+	bool stale;
+	void (*state_needed_)(void *arg, uint64_t min_applied_index,
+			      const struct consensus_member *members,
+			      unsigned n_members);
 };
 
 /* Opens the Raft log in cfg->dir, bootstraps it when empty (unless join),
@@ -214,6 +242,7 @@ struct consensus_status {
 	char leader_client_address[CONSENSUS_ADDRESS_MAX]; /* "" if unknown */
 	unsigned n_members;
 	struct consensus_member members[CONSENSUS_MEMBERS_MAX];
+	bool stale; /* waiting for a state transfer (on_state_needed) */
 };
 
 void consensus_status(struct consensus *c, struct consensus_status *s);
@@ -224,6 +253,80 @@ bool consensus_is_leader(struct consensus *c);
  * Returns false when there is no known leader or its client address is not
  * yet in the table. @address gets CONSENSUS_ADDRESS_MAX bytes. */
 bool consensus_leader(struct consensus *c, uint64_t *id, char *address);
+
+/* ---- membership changes (change.c) ----
+ *
+ * Leader only, one change at a time (a membership change or a leadership
+ * transfer). Each maps to libraft's configuration changes and to the member
+ * table (docs/consensus.md):
+ * - ADD: raft_add as a spare, raft_assign to standby (it replicates, does
+ *   not vote), then a member entry with its three addresses;
+ * - REMOVE: raft_remove, then a member entry deleting its record;
+ * - PROMOTE: raft_assign to voter (libraft first runs catch-up rounds);
+ * - DEMOTE: raft_assign to standby.
+ * A REMOVE or DEMOTE of a voter that would leave fewer than min_voters
+ * voters is refused unless force is set; no change may leave 0 voters. */
+
+enum consensus_change_op {
+	CONSENSUS_CHANGE_ADD = 1,
+	CONSENSUS_CHANGE_REMOVE = 2,
+	CONSENSUS_CHANGE_PROMOTE = 3,
+	CONSENSUS_CHANGE_DEMOTE = 4,
+};
+
+struct consensus_change;
+typedef void (*consensus_change_cb)(struct consensus_change *req, int status);
+
+/* A membership change, owned by the caller. */
+struct consensus_change {
+	/* Set by the caller. */
+	uint8_t op;                               /* enum consensus_change_op */
+	uint64_t id;                              /* the member, >= 1 */
+	char raft_address[CONSENSUS_ADDRESS_MAX]; /* ADD: required */
+	char client_address[CONSENSUS_ADDRESS_MAX]; /* ADD: may be "" */
+	char http_address[CONSENSUS_ADDRESS_MAX];   /* ADD: may be "" */
+	bool force;          /* allow fewer voters than min_voters */
+	unsigned min_voters; /* the node's --min-voters */
+	void *data;          /* for the caller */
+	/* Private to consensus. */
+	consensus_change_cb cb_;
+	uint8_t step_;
+};
+
+/* Starts a change. Returns:
+ * - 0: @cb fires exactly once, with 0 once the change is committed, or
+ *   CONSENSUS_EUNKNOWN_OUTCOME (leadership lost), CONSENSUS_EINVALID (a
+ *   promoted member could not be caught up), CONSENSUS_ESHUTDOWN, with
+ *   c->errmsg saying why;
+ * - CONSENSUS_EDONE: nothing to do (a promote of a voter, a demote of a
+ *   standby); @cb never fires;
+ * - CONSENSUS_ENOT_LEADER, CONSENSUS_EUNAVAILABLE, CONSENSUS_EINVALID,
+ *   CONSENSUS_ECHANGE_IN_PROGRESS, CONSENSUS_EBELOW_MIN_VOTERS,
+ *   CONSENSUS_ENO_SUCH_MEMBER, CONSENSUS_EALREADY_MEMBER with c->errmsg;
+ *   nothing changed. */
+int consensus_change(struct consensus *c, struct consensus_change *req,
+		     consensus_change_cb cb);
+
+struct consensus_transfer;
+typedef void (*consensus_transfer_cb)(struct consensus_transfer *req,
+				      int status);
+
+/* A leadership transfer, owned by the caller. */
+struct consensus_transfer {
+	uint64_t id;               /* set by the caller: the voter, or 0 for the
+				    * most caught-up voter */
+	uint64_t new_leader;       /* set by consensus: the leader afterwards (0
+				    * when none is known yet) */
+	void *data;                /* for the caller */
+	consensus_transfer_cb cb_; /* private */
+};
+
+/* Hands leadership over. Returns 0 (@cb fires once libraft saw the target
+ * win or gave up; status 0 when another node leads now, else
+ * CONSENSUS_EUNAVAILABLE), CONSENSUS_EDONE when @id is this node (it
+ * leads already), or an error as for consensus_change. */
+int consensus_transfer(struct consensus *c, struct consensus_transfer *req,
+		       consensus_transfer_cb cb);
 
 /* ---- shutdown ---- */
 

@@ -254,6 +254,9 @@ struct consensus_int {
 	struct raft_apply member_req;
 	bool member_inflight;
 
+	/* Membership changes and leadership transfers (change.c). */
+	struct change_state *change; /* owned; NULL until the first one */
+
 	/* Barriers. */
 	struct raft_barrier barrier;
 	bool barrier_inflight;
@@ -323,6 +326,10 @@ void consensus_int_errorf(struct consensus *c, const char *fmt, ...)
  * (it may have counted the entry and freed the buffer): logged, then
  * exit(EXIT_FAILURE); never returns. */
 int consensus_int_refused(struct consensus_int *i, const char *what, int rv);
+
+/* change.c */
+/* Frees i->change once libraft has fired every callback (shutdown). */
+void change_free(struct consensus_int *i);
 
 /* members.c */
 /* On the leader: proposes member records that are missing or stale. */

@@ -2,8 +2,11 @@
  * every replica runs: apply hands append entries to store_apply() and
  * member entries to members_apply(); snapshot makes RocksDB durable and
  * returns a small manifest; restore checks that the store already holds
- * what a manifest describes. Used through libraft by consensus.c, and by
- * tests/sim, which runs it on libraft's fixture (fsm_bind()).
+ * what a manifest describes, and when it does not (the node fell behind
+ * the retained log) asks node/ for a state transfer and turns the
+ * consensus stale: apply then applies nothing (docs/state-transfer.md). Used
+ * through libraft by consensus.c, and by tests/sim, which runs it on libraft's
+ * fixture (fsm_bind()).
  *
  * The rules libraft imposes, and what this file does about them:
  * - apply is not told the entry's index: it is raft_last_applied() + 1;
@@ -39,6 +42,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	raft_index index = raft_last_applied(i->fsm_raft) + 1;
 	int rv;
 
+	if (i->c->stale) {
+		/* Waiting for a state transfer: the store is behind the
+		 * installed snapshot, so nothing can be applied on top of it.
+		 * The entry stays in the Raft log on disk and is applied
+		 * after the restart that follows the transfer. */
+		*result = &i->results;
+		return 0;
+	}
 	i->in_raft++;
 	/* Moving average (1/64 weight) of entry sizes, in 1/16 bytes. */
 	if (i->entry_bytes_avg == 0)
@@ -102,6 +113,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	struct raft_buffer *b;
 	int rv;
 
+	/* A stale store would make a manifest below the snapshot already
+	 * installed: libraft retries later (RAFT_BUSY is transient). */
+	if (i->c->stale)
+		return RAFT_BUSY;
 	/* libraft deletes log entries below index - trailing once this
 	 * snapshot is stored: RocksDB must hold everything applied durably
 	 * first. */
@@ -157,24 +172,38 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		log_error("snapshot_restore_failed", "reason=\"%s\"", errmsg);
 		exit(EXIT_FAILURE);
 	}
-	if (have < m->applied_index) {
+	if (have < m->applied_index && i->c->state_needed_ != NULL) {
 		/* The log below this snapshot is gone, so the entries the
-		 * store misses cannot be replayed. */
+		 * store misses cannot be replayed: the store is fetched from
+		 * a peer (docs/state-transfer.md). A non-zero return would
+		 * stop Raft for good, so this returns 0 and the consensus
+		 * turns stale until node/ has restarted on a fetched store. */
+		log_warn("store_behind_snapshot",
+			 "store_applied_index=%llu snapshot_applied_index=%llu "
+			 "action=state_transfer",
+			 (unsigned long long)have,
+			 (unsigned long long)m->applied_index);
+		i->c->stale = true;
+		i->c->state_needed_(i->arg, m->applied_index, m->members,
+				    m->n_members);
+	} else if (have < m->applied_index) {
+		/* No hook (tests/sim): the node cannot go on. */
 		log_error("snapshot_restore_failed",
 			  "reason=\"the store holds entries up to raft index "
 			  "%llu but the cluster's snapshot covers up to %llu: "
 			  "this node fell further behind than the retained "
-			  "log (snapshot trailing) and state transfer is not "
-			  "implemented; rebuild its data directory from a "
-			  "healthy node's checkpoint\"",
+			  "log (snapshot trailing), and state transfer is not "
+			  "implemented by this program (no on_state_needed "
+			  "hook)\"",
 			  (unsigned long long)have,
 			  (unsigned long long)m->applied_index);
 		exit(EXIT_FAILURE);
+	} else {
+		log_info("snapshot_restored",
+			 "applied_index=%llu store_applied_index=%llu",
+			 (unsigned long long)m->applied_index,
+			 (unsigned long long)have);
 	}
-	log_info("snapshot_restored",
-		 "applied_index=%llu store_applied_index=%llu",
-		 (unsigned long long)m->applied_index,
-		 (unsigned long long)have);
 	free(m);
 	/* restore owns the buffer on success. */
 	raft_free(buf->base);

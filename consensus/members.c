@@ -687,6 +687,23 @@ void members_propose(struct consensus_int *i)
 			continue;
 		n++;
 	}
+	/* Records of nodes that left the configuration (a removed member,
+	 * the old leader among them) are deleted. */
+	for (k = 0; k < i->n_members && n < CONSENSUS_MEMBERS_MAX; k++) {
+		struct member_record *r = &recs[n];
+		unsigned j;
+		bool in_conf = false;
+
+		for (j = 0; j < conf->n; j++)
+			in_conf = in_conf ||
+				  conf->servers[j].id == i->members[k].id;
+		if (in_conf)
+			continue;
+		memset(r, 0, sizeof *r);
+		r->id = i->members[k].id;
+		r->op = CONSENSUS_MEMBER_DELETE;
+		n++;
+	}
 	if (n == 0)
 		return;
 	buf.len = member_entry_size(recs, n);

@@ -735,6 +735,9 @@ int consensus_append(struct consensus *c, struct consensus_append *req,
 	req->batch_ = NULL;
 	if (i->close_step != CLOSE_NONE)
 		return CONSENSUS_ESHUTDOWN;
+	/* Waiting for a state transfer: the store is behind the log. */
+	if (c->stale)
+		return CONSENSUS_EUNAVAILABLE;
 	if (!consensus_int_is_leader(i))
 		return consensus_int_not_leader(i);
 	rv = store_txn_validate(&req->txn, errmsg);
@@ -807,6 +810,9 @@ int consensus_barrier(struct consensus *c, struct consensus_barrier *req,
 
 	if (i->close_step != CLOSE_NONE)
 		return CONSENSUS_ESHUTDOWN;
+	/* Waiting for a state transfer: the store is behind the log. */
+	if (c->stale)
+		return CONSENSUS_EUNAVAILABLE;
 	if (!consensus_int_is_leader(i))
 		return consensus_int_not_leader(i);
 	req->cb_ = cb;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk.h"
 #include "node.h"
 
 #define STR_(x) #x
@@ -33,7 +34,11 @@ enum {
 	OPT_SNAPSHOT_TRAILING,
 	OPT_MAX_CONNECTIONS,
 	OPT_READ_WAIT_MS,
+	OPT_MIN_VOTERS,
+	OPT_RAFT_LOG_BUDGET,
+	OPT_DISK_RESERVE,
 	OPT_LOG_LEVEL,
+	OPT_RESTORE,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_COUNT_ /* not an option */
@@ -72,9 +77,12 @@ static const struct setting settings[] = {
 	  "Raft log; a leader also takes peers' client and HTTP addresses "
 	  "from it)",
 	  "none" },
-	{ OPT_JOIN, "join", NULL, "CAIRN_JOIN",
-	  "start without bootstrapping and wait to be added to a cluster "
-	  "(environment: CAIRN_JOIN=1)",
+	{ OPT_JOIN, "join", "SEEDS", "CAIRN_JOIN",
+	  "join a running cluster instead of bootstrapping one: SEEDS is a "
+	  "comma-separated list of its nodes' client addresses; an empty "
+	  "Raft log asks them to add this node as a non-voter, waits until it "
+	  "has caught up, then asks to be promoted to voter (a restart "
+	  "resumes where it stopped); not with --peers",
 	  "off" },
 	{ OPT_ELECTION_TIMEOUT_MS, "election-timeout-ms", "N",
 	  "CAIRN_ELECTION_TIMEOUT_MS", "Raft election timeout in milliseconds",
@@ -99,8 +107,31 @@ static const struct setting settings[] = {
 	  "longest wait of an at-least-position read, in milliseconds, before "
 	  "it fails with 'timed out'",
 	  STR(NODE_READ_WAIT_MS_DEFAULT) },
+	{ OPT_MIN_VOTERS, "min-voters", "N", "CAIRN_MIN_VOTERS",
+	  "fewest voters a member removal or demotion may leave, unless the "
+	  "request says force (never 0)",
+	  STR(NODE_MIN_VOTERS_DEFAULT) },
+	{ OPT_RAFT_LOG_BUDGET, "raft-log-budget", "BYTES",
+	  "CAIRN_RAFT_LOG_BUDGET",
+	  "bytes the retained Raft log may take: snapshot threshold and "
+	  "trailing are lowered when entries are large (at least 1048576; "
+	  "see docs/disk.md)",
+	  "536870912" },
+	{ OPT_DISK_RESERVE, "disk-reserve", "BYTES", "CAIRN_DISK_RESERVE",
+	  "free bytes kept on the data directory's file system: below it "
+	  "the node refuses appends, a leader hands leadership over, and a "
+	  "starting node waits; 0 turns the guard off (see docs/disk.md)",
+	  "268435456" },
 	{ OPT_LOG_LEVEL, "log-level", "LEVEL", "CAIRN_LOG_LEVEL",
 	  "lowest level logged: debug, info, warn or error", "info" },
+	{ OPT_RESTORE, "restore", "DIR", "CAIRN_RESTORE",
+	  "start a node of a new cluster from a backup made by `cairn "
+	  "backup`: copies DIR into the empty data directory and resets the "
+	  "Raft applied index and member table (every node of the new "
+	  "cluster starts with the same DIR and --peers; later starts with "
+	  "the same DIR run the restored state; see docs/backup.md); not "
+	  "with --join",
+	  "none" },
 	{ OPT_HELP, "help", NULL, NULL, "print this help and exit", NULL },
 	{ OPT_VERSION, "version", NULL, NULL, "print the version and exit",
 	  NULL },
@@ -238,6 +269,28 @@ static bool address_valid(const char *text)
 		if (*p <= ' ' || *p == '/' || *p == ',' || *p == '=')
 			return false;
 	return true;
+}
+
+/* True for "HOST:PORT,HOST:PORT,...": --join's seeds. */
+static bool seeds_valid(const char *text)
+{
+	char one[NODE_ADDRESS_MAX];
+	const char *p = text;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (len == 0 || len >= sizeof one)
+			return false;
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (!address_valid(one))
+			return false;
+		if (end == NULL)
+			return true;
+		p = end + 1;
+	}
 }
 
 /* Copies [p, end) into a member address field after checking it. An empty
@@ -393,21 +446,35 @@ static bool apply(struct node_config *cfg, int code, const char *value,
 		cfg->peers_text = value;
 		return true;
 	case OPT_JOIN:
-		if (from_env) {
-			if (strcmp(value, "1") == 0 ||
-			    strcmp(value, "true") == 0) {
-				cfg->join = true;
-			} else if (strcmp(value, "0") == 0 ||
-				   strcmp(value, "false") == 0 ||
-				   value[0] == '\0') {
-				cfg->join = false;
-			} else {
-				usage_error(s, true, "expected 1 or 0");
-				return false;
-			}
-		} else {
-			cfg->join = true;
+		if (from_env && value[0] == '\0') {
+			cfg->join = false;
+			return true;
 		}
+		if (!seeds_valid(value)) {
+			usage_error(s, from_env,
+				    "expected client addresses "
+				    "HOST:PORT,HOST:PORT,...");
+			return false;
+		}
+		cfg->join = true;
+		cfg->join_seeds = value;
+		return true;
+	case OPT_RESTORE:
+		if (value[0] == '\0') {
+			usage_error(s, from_env, "empty directory name");
+			return false;
+		}
+		cfg->restore_dir = value;
+		return true;
+	case OPT_MIN_VOTERS:
+		if (!parse_u64(value, 1, CONSENSUS_MEMBERS_MAX, &v)) {
+			snprintf(why, sizeof why,
+				 "expected an integer between 1 and %d",
+				 CONSENSUS_MEMBERS_MAX);
+			usage_error(s, from_env, why);
+			return false;
+		}
+		cfg->min_voters = (unsigned)v;
 		return true;
 	case OPT_ELECTION_TIMEOUT_MS:
 	case OPT_HEARTBEAT_TIMEOUT_MS:
@@ -448,6 +515,22 @@ static bool apply(struct node_config *cfg, int code, const char *value,
 		}
 		cfg->read_wait_ms = (unsigned)v;
 		return true;
+	case OPT_RAFT_LOG_BUDGET:
+	case OPT_DISK_RESERVE:
+		if (!parse_u64(value,
+			       code == OPT_RAFT_LOG_BUDGET ? 1u << 20 : 0,
+			       UINT64_MAX / 2, &v)) {
+			usage_error(s, from_env,
+				    code == OPT_RAFT_LOG_BUDGET
+					    ? "expected a byte count >= 1048576"
+					    : "expected a byte count");
+			return false;
+		}
+		if (code == OPT_RAFT_LOG_BUDGET)
+			cfg->raft_log_budget = v;
+		else
+			cfg->disk_reserve = v;
+		return true;
 	case OPT_LOG_LEVEL:
 		level = log_level_parse(value);
 		if (level < 0) {
@@ -474,6 +557,9 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc,
 	cfg->peers_text = "";
 	cfg->max_connections = NODE_MAX_CONNECTIONS_DEFAULT;
 	cfg->read_wait_ms = NODE_READ_WAIT_MS_DEFAULT;
+	cfg->min_voters = NODE_MIN_VOTERS_DEFAULT;
+	cfg->disk_reserve = DISK_RESERVE_DEFAULT;
+	cfg->join_seeds = "";
 	cfg->log_level = LOG_INFO;
 
 	for (size_t k = 0; k < N_SETTINGS; k++) {
@@ -549,6 +635,20 @@ enum node_config_result node_config_parse(struct node_config *cfg, int argc,
 		usage_error(setting_of(OPT_CLIENT_ADDRESS), false, "required");
 		return NODE_CONFIG_USAGE;
 	}
+	if (cfg->n_peers > 0 && cfg->join) {
+		usage_error(setting_of(OPT_JOIN), !given[OPT_JOIN - OPT_ID],
+			    "not with --peers: a joining node learns its "
+			    "cluster from the seeds");
+		return NODE_CONFIG_USAGE;
+	}
+	if (cfg->restore_dir != NULL && cfg->join) {
+		usage_error(setting_of(OPT_RESTORE),
+			    !given[OPT_RESTORE - OPT_ID],
+			    "not with --join: a restored cluster starts from "
+			    "the backup on every node, a joining node from "
+			    "its cluster");
+		return NODE_CONFIG_USAGE;
+	}
 	if (cfg->n_peers == 0 && !cfg->join) {
 		usage_error(setting_of(OPT_PEERS), false,
 			    "required unless --join (the same list on every "
@@ -610,7 +710,8 @@ void node_config_log(const struct node_config *cfg)
 	log_info("node_starting",
 		 "version=%s id=%" PRIu64
 		 " data_dir=\"%s\" raft_address=%s client_address=%s "
-		 "http_address=%s peers=%s join=%s election_timeout_ms=%u "
+		 "http_address=%s peers=%s join=%s min_voters=%u "
+		 "election_timeout_ms=%u "
 		 "heartbeat_timeout_ms=%u snapshot_threshold=%u "
 		 "snapshot_trailing=%u max_connections=%u read_wait_ms=%u "
 		 "log_level=%s",
@@ -618,7 +719,7 @@ void node_config_log(const struct node_config *cfg)
 		 cfg->client_address,
 		 cfg->http_address[0] != '\0' ? cfg->http_address : "none",
 		 cfg->peers_text[0] != '\0' ? cfg->peers_text : "none",
-		 cfg->join ? "true" : "false",
+		 cfg->join ? cfg->join_seeds : "none", cfg->min_voters,
 		 cfg->election_timeout_ms != 0
 			 ? cfg->election_timeout_ms
 			 : CONSENSUS_ELECTION_TIMEOUT_MS_DEFAULT,

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk.h"
 #include "metrics.h"
 #include "node.h"
 
@@ -1032,6 +1033,16 @@ static int submit_append(struct node_conn *c, const struct wire_header *h,
 
 	r->state = REQ_SUBMITTED;
 	r->start_ns = uv_hrtime();
+	if (disk_low(n) && consensus_is_leader(&n->cons)) {
+		/* Free space below the reserve: the guard is handing
+		 * leadership over; a follower redirects as usual. */
+		count_append(r, CONSENSUS_EUNAVAILABLE);
+		reply_error(c, h->request_id, WIRE_ENO_SPACE,
+			    "disk full on this node: free space below the "
+			    "reserve; retry on the new leader");
+		req_free(r);
+		return 0;
+	}
 	rv = consensus_append(&n->cons, &r->append, on_append);
 	switch (rv) {
 	case 0:
@@ -1151,7 +1162,9 @@ static void handle_status(struct node_conn *c, uint64_t request_id)
 		return;
 	consensus_status(&n->cons, &st);
 	memset(&ws, 0, sizeof ws);
-	ws.node_id = st.id;
+	/* Known also once consensus has closed (a stop, a restart into a
+	 * state transfer), when st is all zero. */
+	ws.node_id = n->cfg->id;
 	ws.role = st.role;
 	ws.term = st.term;
 	ws.commit_index = st.commit_index;
@@ -1210,6 +1223,13 @@ int handlers_dispatch(struct node_conn *c, const struct wire_header *h,
 	case WIRE_CREDIT:
 	case WIRE_UNSUBSCRIBE:
 		return subs_handle(c, h, body);
+	case WIRE_STATE_BEGIN:
+	case WIRE_STATE_CHUNK:
+	case WIRE_STATE_END:
+		return state_send_handle(c, h, body);
+	case WIRE_MEMBER_CHANGE:
+	case WIRE_LEADER_TRANSFER:
+		return admin_handle(c, h, body);
 	default:
 		snprintf(msg, sizeof msg, "unknown message type 0x%04x",
 			 (unsigned)h->type);

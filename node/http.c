@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "disk.h"
 #include "http_json.h"
 #include "metrics.h"
 #include "node.h"
@@ -588,6 +589,8 @@ static void serve_metrics(struct http_req *r)
 		}
 	}
 	subs_stats(r->h->node, &mn.subscribers, &mn.subscribers_max_lag);
+	mn.disk_free_bytes = disk_free_bytes(r->h->node);
+	mn.disk_low = disk_low(r->h->node);
 	if (metrics_render(&mn, &text, &len) != 0) {
 		set_error(r, 500, "internal", "out of memory");
 		return;
@@ -898,6 +901,14 @@ static void submit_batch(struct http_req *r)
 {
 	struct node *n = r->h->node;
 
+	if (r->next_batch == 0 && disk_low(n) &&
+	    consensus_is_leader(&n->cons)) {
+		/* Free space below the reserve (disk.h): nothing proposed. */
+		set_error(r, 507, "no_space",
+			  "disk full on this node: free space below the "
+			  "reserve; retry on the new leader");
+		return;
+	}
 	for (;;) {
 		struct http_batch *bt = &r->parsed.batches[r->next_batch];
 		char msg[STORE_ERRMSG_SIZE];

@@ -22,8 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "disk.h"
 #include "http.h"
 #include "node.h"
+#include "transfer.h"
 
 /* Creates @path and its missing parents (mkdir -p). Returns 0 or an errno
  * value. */
@@ -76,6 +78,7 @@ void node_stopped(struct node *n)
 	n->state = NODE_STOPPED;
 	server_close(n);
 	http_close(n);
+	disk_close(n);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 }
@@ -93,6 +96,7 @@ static void on_consensus_closed(struct consensus *c)
 	 * drain before it began. */
 	handlers_close(n);
 	subs_close(n);
+	state_send_close(n);
 	n->state = NODE_DRAINING;
 	server_drain(n);
 }
@@ -102,6 +106,7 @@ void node_stop(struct node *n)
 	if (n->state != NODE_RUNNING)
 		return;
 	n->state = NODE_STOPPING;
+	join_stop(n);
 	server_stop_accepting(n);
 	http_stop(n);
 	consensus_close(&n->cons, on_consensus_closed);
@@ -164,6 +169,11 @@ static int node_run(struct node *n, const struct node_config *cfg)
 			  "step=data_dir error=\"path too long\"");
 		return EXIT_FAILURE;
 	}
+	if (cfg->restore_dir != NULL) {
+		rv = node_restore(cfg);
+		if (rv != 0)
+			return rv;
+	}
 	rv = mkdir_p(cfg->data_dir);
 	if (rv == 0)
 		rv = mkdir_p(raft_dir);
@@ -173,6 +183,10 @@ static int node_run(struct node *n, const struct node_config *cfg)
 			  cfg->data_dir, strerror(rv));
 		return EXIT_FAILURE;
 	}
+	/* A pending state transfer runs before the store is opened. */
+	rv = transfer_startup(cfg);
+	if (rv != TRANSFER_CONTINUE)
+		return rv;
 
 	rv = uv_loop_init(&loop);
 	if (rv != 0) {
@@ -181,6 +195,13 @@ static int node_run(struct node *n, const struct node_config *cfg)
 		return EXIT_FAILURE;
 	}
 	n->loop = &loop;
+	/* A disk below the reserve (a node that died of ENOSPC): wait for
+	 * room rather than crash-loop (disk.h). */
+	if (disk_wait_for_space(&loop, cfg) == 1) {
+		close_loop(&loop);
+		log_info("stopped", "exit_status=%d", EXIT_SUCCESS);
+		return EXIT_SUCCESS;
+	}
 	rv = server_init(n);
 	if (rv == 0)
 		rv = handlers_init(n);
@@ -203,6 +224,12 @@ static int node_run(struct node *n, const struct node_config *cfg)
 			  n->store.errmsg);
 		goto err_after_loop_init;
 	}
+	rv = state_send_init(n);
+	if (rv != 0) {
+		log_error("startup_failed", "step=copies error=\"%s\"",
+			  uv_strerror(rv));
+		goto err_after_store_open;
+	}
 
 	memset(&cc, 0, sizeof cc);
 	cc.id = cfg->id;
@@ -217,8 +244,10 @@ static int node_run(struct node *n, const struct node_config *cfg)
 	cc.heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
 	cc.snapshot_threshold = cfg->snapshot_threshold;
 	cc.snapshot_trailing = cfg->snapshot_trailing;
+	cc.log_bytes_budget = cfg->raft_log_budget;
 	cc.on_applied = on_applied;
 	cc.on_pipeline_ready = on_pipeline_ready;
+	cc.on_state_needed = transfer_on_state_needed;
 	cc.arg = n;
 	rv = consensus_start(&n->cons, &loop, &n->store, &cc);
 	if (rv != 0) {
@@ -227,14 +256,26 @@ static int node_run(struct node *n, const struct node_config *cfg)
 		goto err_after_store_open;
 	}
 	n->cons_open = true;
+	/* The store is behind the snapshot on disk: stop before serving and
+	 * restart into the state transfer (main). */
+	if (transfer_restart_requested())
+		goto err_after_consensus_start;
 
 	rv = server_listen(n);
 	if (rv == 0)
 		rv = http_start(n);
+	if (rv == 0)
+		rv = disk_start(n);
 	if (rv != 0)
 		goto err_after_consensus_start;
 	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&n->sigint, on_signal, SIGINT);
+	if (cfg->join) {
+		rv = join_start(n);
+		if (rv != 0)
+			log_error("join_failed", "error=\"%s\"",
+				  uv_strerror(rv));
+	}
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 
@@ -258,6 +299,7 @@ err_after_consensus_start:
 err_after_store_open:
 	store_close(&n->store);
 err_after_loop_init:
+	disk_close(n);
 	subs_close(n);
 	uv_walk(&loop, on_walk_close, NULL);
 	close_loop(&loop);
@@ -269,7 +311,15 @@ int main(int argc, char **argv)
 {
 	static struct node node; /* large; and signal handles point at it */
 	struct node_config cfg;
+	/* argv as given (parsing may reorder it): a restart for a state
+	 * transfer re-executes with it. */
+	static char **args;
+	int rv;
 
+	args = calloc((size_t)argc + 1, sizeof *args);
+	if (args == NULL)
+		return EXIT_FAILURE;
+	memcpy(args, argv, sizeof *args * (size_t)argc);
 	switch (node_config_parse(&cfg, argc, argv)) {
 	case NODE_CONFIG_RUN:
 		break;
@@ -282,5 +332,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_setup(cfg.id, cfg.log_level);
 	node_config_log(&cfg);
-	return node_run(&node, &cfg);
+	rv = node_run(&node, &cfg);
+	if (transfer_restart_requested())
+		transfer_reexec(args);
+	return rv;
 }

@@ -236,6 +236,12 @@ int metrics_render(const struct metrics_node *mn, char **text, size_t *len)
 		"Lookups the head cache sent to RocksDB.", hc.misses);
 	gauge(&t, "cairn_head_cache_bytes", "Memory the head cache holds.",
 	      hc.bytes);
+	gauge(&t, "cairn_disk_free_bytes",
+	      "Free bytes on the data directory's file system.",
+	      mn->disk_free_bytes);
+	gauge(&t, "cairn_disk_low",
+	      "1 while free space is below --disk-reserve (appends refused).",
+	      mn->disk_low);
 
 	if (t.nomem) {
 		free(t.buf);

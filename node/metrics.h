@@ -47,6 +47,8 @@ struct metrics_node {
 	uint64_t sse_max_lag;                  /* events behind, at most */
 	uint64_t subscribers;                  /* binary subscriptions */
 	uint64_t subscribers_max_lag;          /* events behind, at most */
+	uint64_t disk_free_bytes;              /* data directory (disk.c) */
+	uint64_t disk_low;                     /* 1 below the reserve */
 };
 
 /* Renders the page into a malloc'ed buffer (*text, *len; the caller frees

@@ -139,6 +139,11 @@
  * counts events; it holds no memory). */
 #define NODE_SUB_CREDIT_MAX UINT32_MAX
 
+/* Fewest voters a member removal or demotion may leave without force
+ * (--min-voters): a cluster of three tolerates one failure; below that a
+ * single failure stops it, so going there takes a deliberate force. */
+#define NODE_MIN_VOTERS_DEFAULT 3
+
 /* Bytes of a host:port text, as the member table keeps it. */
 #define NODE_ADDRESS_MAX CONSENSUS_ADDRESS_MAX
 
@@ -155,13 +160,18 @@ struct node_config {
 	const char *peers_text;     /* borrowed: --peers as given; "" */
 	struct consensus_member peers[CONSENSUS_MEMBERS_MAX]; /* parsed */
 	unsigned n_peers;                                     /* in peers */
-	bool join;                     /* wait to be added */
+	bool join;                     /* join through join_seeds */
+	const char *join_seeds;        /* borrowed: --join's list; "" */
+	const char *restore_dir;       /* borrowed: --restore; NULL */
+	unsigned min_voters;           /* --min-voters */
 	unsigned election_timeout_ms;  /* 0: consensus default */
 	unsigned heartbeat_timeout_ms; /* 0: consensus default */
 	unsigned snapshot_threshold;   /* 0: consensus default */
 	unsigned snapshot_trailing;    /* 0: consensus default */
 	unsigned max_connections;      /* client connections */
 	unsigned read_wait_ms;         /* longest at-least read wait */
+	uint64_t raft_log_budget;      /* 0: consensus default (bytes) */
+	uint64_t disk_reserve;         /* free bytes kept (disk.h) */
 	enum log_level log_level;      /* lowest level logged */
 };
 
@@ -233,6 +243,12 @@ struct node {
 
 	/* http.c: the HTTP gateway, NULL when not running */
 	struct http *http;
+
+	/* disk.c: the free-space guard, NULL when not running */
+	struct disk *disk;
+
+	/* state_send.c: store copy sessions, NULL when not running */
+	struct state_send *state_send;
 
 	/* main.c */
 	uv_signal_t sigterm;
@@ -354,8 +370,48 @@ void handlers_close(struct node *n);
 /* Consensus callback: @last_position is applied; wakes parked reads. */
 void handlers_applied(struct node *n, uint64_t last_position);
 
+/* ------------------------------------------------------------------------
+ * Membership (admin.c, join.c)
+ * ------------------------------------------------------------------------ */
+
+/* Handles MEMBER_CHANGE and LEADER_TRANSFER (leader only). Returns 0 or
+ * WIRE_EMALFORMED like handlers_dispatch. */
+int admin_handle(struct node_conn *c, const struct wire_header *h,
+		 const uint8_t *body);
+
+/* With --join: starts the worker that has this node added, caught up and
+ * promoted (join.c). Returns 0 or a negative uv error code. */
+int join_start(struct node *n);
+
+/* Stops waiting for the join worker (shutdown); its result is dropped. */
+void join_stop(struct node *n);
+
 /* Fills @e from the stored record @r (pointers borrowed from @r), for an
  * EVENTS or SUB_EVENTS page. */
 void node_wire_event(struct wire_event *e, const struct store_record *r);
+
+/* Restores the backup in cfg->restore_dir into an empty data directory
+ * (restore.c). Returns 0, or the exit status after logging why: 2 when
+ * the data directory is not empty or the backup incomplete, 1 when a
+ * file cannot be copied. Before anything opens the data directory. */
+int node_restore(const struct node_config *cfg);
+
+/* ------------------------------------------------------------------------
+ * Store copies, the sending side (state_send.c)
+ * ------------------------------------------------------------------------ */
+
+/* Removes copy directories an earlier process left in DATA/copies and
+ * starts the session machinery on n->loop, once the store is open.
+ * Returns 0 or a negative uv error code. */
+int state_send_init(struct node *n);
+
+/* Ends every session (their checkpoints are deleted) and answers waiting
+ * chunk requests; reads in flight finish on their own. Once consensus has
+ * closed. */
+void state_send_close(struct node *n);
+
+/* Handles STATE_BEGIN, STATE_CHUNK and STATE_END, as handlers_dispatch. */
+int state_send_handle(struct node_conn *c, const struct wire_header *h,
+		      const uint8_t *body);
 
 #endif /* CAIRN_NODE_H */

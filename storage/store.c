@@ -19,10 +19,12 @@
  * so that apply and the leader's pre-checks seldom look them up in
  * RocksDB: it is filled by reads and updated from the overlay once an
  * entry's batch is written. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <rocksdb/c.h>
 
@@ -53,6 +55,17 @@ static const char *const cf_names[CF_COUNT] = { "default", "log", "versions",
 /* WAL bytes kept before the column families are flushed; see
  * store_open(). */
 #define STORE_WAL_BYTES_MAX (256u << 20)
+
+/* Memtable of the two small column families (default: meta, checkpoints,
+ * snapshots; dedup: one key per writer, overwritten): RocksDB's 64 MiB
+ * default (up to two per family) would only hold memory. The log and
+ * versions (a key per event) keep the default. */
+#define STORE_SMALL_CF_MEMTABLE_BYTES (16u << 20)
+
+/* All memtables together: past this RocksDB flushes the largest, so the
+ * node's memory stays bounded whatever the mix of column families
+ * (2 x (64 + 64 + 16 + 16) = 320 MiB otherwise). */
+#define STORE_MEMTABLES_BYTES_MAX (256u << 20)
 
 /* 'V' + name length + name + version. */
 #define INDEX_KEY_MAX (2 + STORE_STREAM_NAME_MAX + 8)
@@ -198,7 +211,13 @@ static void make_cf_options(struct store_int *i, int k)
 	}
 	rocksdb_options_set_block_based_table_factory(o, t);
 	rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+	/* What reached the last level is cold (an append-mostly store
+	 * rarely rewrites it): zstd there, LZ4 above. */
+	rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	if (k == CF_DEFAULT || k == CF_DEDUP)
+		rocksdb_options_set_write_buffer_size(
+			o, STORE_SMALL_CF_MEMTABLE_BYTES);
 	i->cf_opts[k] = o;
 	i->table_opts[k] = t;
 }
@@ -236,6 +255,8 @@ int store_open(struct store *s, const char *dir,
 	 * near its data instead of growing by the default 4x memtable
 	 * budget (2 GiB). */
 	rocksdb_options_set_max_total_wal_size(i->db_opts, STORE_WAL_BYTES_MAX);
+	rocksdb_options_set_db_write_buffer_size(i->db_opts,
+						 STORE_MEMTABLES_BYTES_MAX);
 	i->cache = rocksdb_cache_create_lru((size_t)cache_bytes);
 	for (k = 0; k < CF_COUNT; k++) {
 		make_cf_options(i, k);
@@ -1741,6 +1762,228 @@ int store_checkpoint(struct store *s, const char *dir)
 	rocksdb_checkpoint_object_destroy(cp);
 	if (err != NULL)
 		return rocks_error(s, err, "checkpoint");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Copies: listing a checkpoint, preparing a restored store
+ * ------------------------------------------------------------------------ */
+
+static int copy_file_cmp(const void *a, const void *b)
+{
+	const struct store_copy_file *x = a;
+	const struct store_copy_file *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* Reads the IDENTITY file of @dir into @out (without the trailing
+ * newline); "" when there is none. */
+static int read_identity(const char *dir, char *out, char *errmsg)
+{
+	char path[4096];
+	size_t n;
+	FILE *f;
+
+	out[0] = '\0';
+	if (snprintf(path, sizeof path, "%s/IDENTITY", dir) >=
+	    (int)sizeof path) {
+		snprintf(errmsg, STORE_ERRMSG_SIZE, "path too long");
+		return STORE_EINVAL;
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(errmsg, STORE_ERRMSG_SIZE, "open %.200s: %s", path,
+			 strerror(errno));
+		return STORE_EIO;
+	}
+	n = fread(out, 1, STORE_COPY_IDENTITY_MAX, f);
+	fclose(f);
+	out[n] = '\0';
+	while (n > 0 &&
+	       (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	return 0;
+}
+
+/* Reads the applied index and last position of the store in @dir without
+ * changing anything there. */
+static int read_applied_readonly(const char *dir, uint64_t *applied,
+				 uint64_t *last, char *errmsg)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	const char *val;
+	char *err = NULL;
+	size_t vlen = 0;
+	rocksdb_t *db;
+	int rv = 0;
+
+	/* The default column family alone: a read-only open may leave the
+	 * others closed. */
+	db = rocksdb_open_for_read_only(o, dir, 0, &err);
+	if (err != NULL) {
+		snprintf(errmsg, STORE_ERRMSG_SIZE,
+			 "open read-only: rocksdb: %.200s", err);
+		rocksdb_free(err);
+		rv = STORE_EIO;
+		goto out;
+	}
+	val = rocksdb_get(db, ro, KEY_APPLIED, strlen(KEY_APPLIED), &vlen,
+			  &err);
+	if (err != NULL) {
+		snprintf(errmsg, STORE_ERRMSG_SIZE,
+			 "read meta: rocksdb: %.200s", err);
+		rocksdb_free(err);
+		rv = STORE_EIO;
+	} else if (val == NULL) {
+		*applied = 0;
+		*last = 0;
+	} else if (vlen != 16) {
+		snprintf(errmsg, STORE_ERRMSG_SIZE,
+			 "read meta: applied record of %zu bytes", vlen);
+		rv = STORE_ECORRUPT;
+	} else {
+		*applied = get_u64((const uint8_t *)val);
+		*last = get_u64((const uint8_t *)val + 8);
+	}
+	rocksdb_free((void *)val);
+	rocksdb_close(db);
+out:
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_options_destroy(o);
+	return rv;
+}
+
+int store_copy_info(const char *dir, const char *source_dir,
+		    struct store_copy_info *info, char *errmsg)
+{
+	char path[4096];
+	struct dirent *de;
+	uint32_t cap = 0;
+	struct stat st;
+	DIR *d;
+	int rv;
+
+	memset(info, 0, sizeof *info);
+	d = opendir(dir);
+	if (d == NULL) {
+		snprintf(errmsg, STORE_ERRMSG_SIZE, "list %.200s: %s", dir,
+			 strerror(errno));
+		return STORE_EIO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    strncmp(de->d_name, "LOG", 3) == 0)
+			continue;
+		if (len > STORE_COPY_NAME_MAX ||
+		    snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >=
+			    (int)sizeof path) {
+			snprintf(errmsg, STORE_ERRMSG_SIZE,
+				 "list %.200s: name too long", dir);
+			rv = STORE_EINVAL;
+			goto err_after_opendir;
+		}
+		if (stat(path, &st) != 0) {
+			snprintf(errmsg, STORE_ERRMSG_SIZE, "stat %.200s: %s",
+				 path, strerror(errno));
+			rv = STORE_EIO;
+			goto err_after_opendir;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		if (info->n_files == cap) {
+			uint32_t ncap = cap == 0 ? 64 : cap * 2;
+			void *p;
+
+			if (cap >= STORE_COPY_FILES_MAX) {
+				snprintf(errmsg, STORE_ERRMSG_SIZE,
+					 "list %.200s: more than %d files", dir,
+					 STORE_COPY_FILES_MAX);
+				rv = STORE_EINVAL;
+				goto err_after_opendir;
+			}
+			p = realloc(info->files, ncap * sizeof *info->files);
+			if (p == NULL) {
+				snprintf(errmsg, STORE_ERRMSG_SIZE,
+					 "list %.200s: out of memory", dir);
+				rv = STORE_ENOMEM;
+				goto err_after_opendir;
+			}
+			info->files = p;
+			cap = ncap;
+		}
+		memcpy(info->files[info->n_files].name, de->d_name, len + 1);
+		info->files[info->n_files].size = (uint64_t)st.st_size;
+		info->n_files++;
+	}
+	closedir(d);
+	if (info->n_files > 0)
+		qsort(info->files, info->n_files, sizeof *info->files,
+		      copy_file_cmp);
+	rv = read_identity(source_dir != NULL ? source_dir : dir,
+			   info->identity, errmsg);
+	if (rv == 0)
+		rv = read_applied_readonly(dir, &info->applied_index,
+					   &info->last_position, errmsg);
+	if (rv != 0)
+		store_copy_info_close(info);
+	return rv;
+
+err_after_opendir:
+	closedir(d);
+	store_copy_info_close(info);
+	return rv;
+}
+
+void store_copy_info_close(struct store_copy_info *info)
+{
+	free(info->files);
+	info->files = NULL;
+	info->n_files = 0;
+}
+
+int store_restore_prepare(const char *dir, uint64_t *last_position,
+			  char *errmsg)
+{
+	static const char meta_end[] = "m0"; /* '0' follows '/' */
+	struct store s;
+	uint8_t val[16];
+	char *err = NULL;
+	int rv;
+
+	rv = store_open(&s, dir, NULL);
+	if (rv != 0) {
+		snprintf(errmsg, STORE_ERRMSG_SIZE, "%.255s", s.errmsg);
+		return rv;
+	}
+	rocksdb_writebatch_clear(s.i->batch);
+	/* Every replicated meta key ("m/" up to "m0"): the member table of
+	 * the old cluster. */
+	rocksdb_writebatch_delete_range_cf(s.i->batch, s.i->cf[CF_DEFAULT],
+					   META_PREFIX, META_PREFIX_LEN,
+					   meta_end, sizeof meta_end - 1);
+	put_u64(val, 0);
+	put_u64(val + 8, s.i->last_position);
+	batch_put(s.i, CF_DEFAULT, KEY_APPLIED, strlen(KEY_APPLIED), val, 16);
+	rocksdb_writeoptions_set_sync(s.i->wopts, 1);
+	rocksdb_write(s.i->db, s.i->wopts, s.i->batch, &err);
+	rocksdb_writebatch_clear(s.i->batch);
+	if (err != NULL) {
+		rv = rocks_error(&s, err, "restore: write");
+		snprintf(errmsg, STORE_ERRMSG_SIZE, "%.255s", s.errmsg);
+		store_close(&s);
+		return rv;
+	}
+	s.i->applied_index = 0;
+	if (last_position != NULL)
+		*last_position = s.i->last_position;
+	store_close(&s);
 	return 0;
 }
 

@@ -523,6 +523,60 @@ int store_sync(struct store *s);
 int store_checkpoint(struct store *s, const char *dir);
 
 /* ------------------------------------------------------------------------
+ * Copies of a store (state transfer, backups): what a checkpoint holds, and
+ * turning a copy into the store of a new cluster.
+ * ------------------------------------------------------------------------ */
+
+/* Bytes of a file name in a copy, and of a store identity (RocksDB's
+ * IDENTITY file, a UUID text). */
+#define STORE_COPY_NAME_MAX     255
+#define STORE_COPY_IDENTITY_MAX 128
+
+/* Files a copy may hold: a store of terabytes has tens of thousands of SST
+ * files; a directory with more is not a checkpoint. */
+#define STORE_COPY_FILES_MAX 100000
+
+/* One file of a checkpoint. */
+struct store_copy_file {
+	char name[STORE_COPY_NAME_MAX + 1]; /* plain name, no '/' */
+	uint64_t size;                      /* bytes */
+};
+
+/* What a checkpoint directory holds. */
+struct store_copy_info {
+	char identity[STORE_COPY_IDENTITY_MAX + 1]; /* of the source store;
+						     * "" when unknown */
+	uint64_t applied_index;        /* read from the checkpoint */
+	uint64_t last_position;        /* read from the checkpoint */
+	uint32_t n_files;              /* entries in files */
+	struct store_copy_file *files; /* owned, in name order */
+};
+
+/* Lists checkpoint directory @dir (made by store_checkpoint): its regular
+ * files with their sizes in name order (RocksDB's LOG files excluded: they
+ * are the checkpoint's own diagnostics), the identity in the IDENTITY file
+ * of @source_dir (the store the checkpoint was taken from: a checkpoint
+ * has none of its own; NULL: @dir's), and the applied index and last position,
+ * read by opening the checkpoint read-only. On success @info owns its files
+ * array (store_copy_info_close); on error there is nothing to release. Returns
+ * 0, STORE_ENOMEM, STORE_EIO or STORE_ECORRUPT with @errmsg (STORE_ERRMSG_SIZE
+ * bytes). Blocks on disk: not for a loop thread with a large checkpoint. */
+int store_copy_info(const char *dir, const char *source_dir,
+		    struct store_copy_info *info, char *errmsg);
+void store_copy_info_close(struct store_copy_info *info);
+
+/* Prepares the copy in @dir (a whole store: a checkpoint or a backup) to be
+ * the store of a new cluster: its applied Raft index becomes 0, so that the
+ * new cluster's log applies from its index 1, and every replicated meta
+ * key (the old cluster's member table) is deleted; events, versions, dedup
+ * records, consumer checkpoints, aggregate snapshots and the last position
+ * stay. The change is synced before this returns. Sets *last_position (may
+ * be NULL) to the position the store ends at. Returns 0 or a STORE_E* code
+ * with @errmsg (STORE_ERRMSG_SIZE bytes). */
+int store_restore_prepare(const char *dir, uint64_t *last_position,
+			  char *errmsg);
+
+/* ------------------------------------------------------------------------
  * Replicated metadata: small keyed records that committed entries other
  * than append entries carry (consensus/ keeps its member table here). They
  * live in the `default` column family under the prefix "m/", apart from

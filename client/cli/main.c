@@ -39,12 +39,19 @@ int cli_exit_code(int code)
 	case CAIRN_ETIMEOUT:
 	case CAIRN_EUNKNOWN_OUTCOME:
 	case CAIRN_EBUSY:
+	case CAIRN_ENO_SPACE:
 		return CLI_UNAVAILABLE;
 	case CAIRN_EINVALID:
 	case CAIRN_ETOO_LARGE:
 		return CLI_INVALID;
 	case CAIRN_ESTALE_SEQUENCE:
 		return CLI_STALE;
+	case CAIRN_ECHANGE_IN_PROGRESS:
+		return CLI_UNAVAILABLE;
+	case CAIRN_EBELOW_MIN_VOTERS:
+	case CAIRN_ENO_SUCH_MEMBER:
+	case CAIRN_EALREADY_MEMBER:
+		return CLI_INVALID;
 	case CAIRN_EARG:
 		return CLI_USAGE;
 	default:
@@ -157,6 +164,9 @@ static const char main_help[] =
 	"  checkpoint get|set NAME ...  read or set a consumer checkpoint\n"
 	"  snapshot get|put STREAM ...  read or store an aggregate snapshot\n"
 	"  bench             measure appends and reads\n"
+	"  members list|add|remove|promote|demote ...  the cluster's members\n"
+	"  leader transfer [ID]  hand leadership to another voter\n"
+	"  backup DIR        copy the leader's store into DIR\n"
 	"\n"
 	"cairn COMMAND --help describes a command.\n"
 	"\n" GLOBAL_HELP "\n" CLI_EXIT_HELP;
@@ -274,6 +284,7 @@ static const struct opt_def opt_defs[] = {
 	{ "duration-s", true },  { "events-per-append", true },
 	{ "event-bytes", true }, { "read-node", true },
 	{ "all", false },        { "max-version", true },
+	{ "force", false },      { "resume", false },
 };
 
 static const char *const global_opts[] = { "seeds",       "node", "json",
@@ -998,6 +1009,18 @@ static const char *const snapshot_opts[] = { "data",        "data-file",
 static const char *const tail_opts[] = { "category", "all",   "type",
 					 "from",     "limit", NULL };
 
+/* admin.c: `cairn members ...` and `cairn leader transfer`. */
+int cli_members(const struct cli_global *g, const struct cli_args *a);
+int cli_leader(const struct cli_global *g, const struct cli_args *a);
+extern const char cli_members_help[];
+extern const char cli_leader_help[];
+static const char *const members_opts[] = { "force", NULL };
+
+/* backup.c: `cairn backup DIR`. */
+int cli_backup(const struct cli_global *g, const struct cli_args *a);
+extern const char cli_backup_help[];
+static const char *const backup_opts[] = { "resume", NULL };
+
 static const struct command commands[] = {
 	{ "append", 1, append_help, append_opts, cmd_append },
 	{ "read", 1, read_help, read_opts, cmd_read },
@@ -1011,6 +1034,9 @@ static const struct command commands[] = {
 	{ "checkpoint", -2, cli_checkpoint_help, checkpoint_opts,
 	  cli_checkpoint },
 	{ "snapshot", -2, cli_snapshot_help, snapshot_opts, cli_snapshot },
+	{ "members", -2, cli_members_help, members_opts, cli_members },
+	{ "leader", -2, cli_leader_help, NULL, cli_leader },
+	{ "backup", -2, cli_backup_help, backup_opts, cli_backup },
 };
 
 int main(int argc, char **argv)

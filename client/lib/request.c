@@ -510,6 +510,13 @@ static void on_error_reply(struct req *r, struct conn *conn,
 		r->hops++;
 		req_dispatch(r);
 		return;
+	case CAIRN_ENO_SPACE:
+		/* A leader out of disk proposed nothing and is handing
+		 * leadership over: another node will take the append. A
+		 * client held to this one node gets the error at once. */
+		if (r->route == ROUTE_FIXED)
+			break;
+		/* fall through */
 	case CAIRN_EUNAVAILABLE:
 	case CAIRN_EUNKNOWN_OUTCOME:
 		if (!r->retry)

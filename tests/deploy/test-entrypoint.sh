@@ -65,8 +65,26 @@ expect "compose host name cairn1 with CAIRN_ID" 0 "id=1 args=" CAIRN_ID=1 \
 expect "no ordinal and no CAIRN_ID is a usage error" 2 "" HOSTNAME=cairn1 --
 expect "a leading zero is no ordinal" 2 "" HOSTNAME=cairn-01 --
 expect "an empty ordinal is no ordinal" 2 "" HOSTNAME=cairn- --
-expect "flags go to cairnd" 0 "id=2 args=--log-level debug --join" \
-	HOSTNAME=cairn-1 -- --log-level debug --join
+expect "flags go to cairnd" 0 "id=2 args=--log-level debug --join a:7001" \
+	HOSTNAME=cairn-1 -- --log-level debug --join a:7001
+expect "a bare --join takes CAIRN_SEEDS, without this node" 0 \
+	"id=4 args=--log-level debug --join a:7001,b:7001" HOSTNAME=cairn-3 \
+	CAIRN_SEEDS=a:7001,b:7001,d:7001 CAIRN_CLIENT_ADDRESS=d:7001 -- \
+	--join --log-level debug
+expect "a bare --join takes the client addresses of CAIRN_PEERS" 0 \
+	"id=4 args=--join h1:7001,h2:7001" HOSTNAME=cairn-3 \
+	CAIRN_PEERS=1=h1:9001/h1:7001/h1:8001,2=h2:9001/h2:7001/h2:8001 -- \
+	--join
+expect "CAIRN_JOIN=1 joins through the StatefulSet's peers" 0 \
+	"id=4 args=--join cairn-0.svc.ns:7001,cairn-1.svc.ns:7001,cairn-2.svc.ns:7001" \
+	HOSTNAME=cairn-3 CAIRN_JOIN=1 CAIRN_CLIENT_ADDRESS=cairn-3.svc.ns:7001 --
+expect "a node outside CAIRN_PEERS joins by itself" 0 \
+	"id=3 args=--join h1:7001" HOSTNAME=cairn-2 \
+	CAIRN_PEERS=1=h1:9001/h1:7001/h1:8001 --
+expect "a node in CAIRN_PEERS bootstraps" 0 "id=1 args=" HOSTNAME=cairn-0 \
+	CAIRN_PEERS=1=h1:9001/h1:7001/h1:8001 --
+expect "a bare --join without any seeds is a usage error" 2 "" \
+	HOSTNAME=cairn-0 -- --join
 expect "a command runs instead of cairnd" 0 "hello" HOSTNAME=x -- \
 	echo hello
 expect "a bad wait is a usage error" 2 "" HOSTNAME=cairn-0 \

@@ -814,6 +814,254 @@ static void fuzz_snapshot(uint64_t id)
 	      "snapshot fields differ after a round trip");
 }
 
+/* ---- membership: MEMBER_CHANGE, MEMBERS, LEADER_TRANSFER, LEADER ---- */
+
+static void fuzz_member_change(uint64_t id)
+{
+	struct wire_member_change m;
+	struct wire_member_change again;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_member_change(in_body, in_len, &m);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "member_change decode: %d",
+		      rv);
+		return;
+	}
+	CHECK(m.op >= WIRE_MEMBER_ADD && m.op <= WIRE_MEMBER_DEMOTE, "op %u",
+	      m.op);
+	CHECK(m.id != 0 && (m.flags & ~WIRE_MEMBER_FORCE) == 0,
+	      "id or flags accepted");
+	check_inside(m.raft_address, WIRE_STRING_MAX, "raft address");
+	check_inside(m.client_address, WIRE_STRING_MAX, "client address");
+	check_inside(m.http_address, WIRE_STRING_MAX, "http address");
+	wire_buf_reset(&out);
+	rv = wire_encode_member_change(&out, id, &m);
+	CHECK(rv == WIRE_OK, "member_change re-encode returned %d", rv);
+	body = check_reencoded(WIRE_MEMBER_CHANGE, id);
+	rv = wire_decode_member_change(body, in_len, &again);
+	CHECK(rv == WIRE_OK && again.op == m.op && again.id == m.id &&
+		      again.flags == m.flags &&
+		      bytes_equal(again.raft_address, m.raft_address) &&
+		      bytes_equal(again.client_address, m.client_address) &&
+		      bytes_equal(again.http_address, m.http_address),
+	      "member_change fields differ after a round trip");
+}
+
+static void fuzz_members(uint64_t id)
+{
+	struct wire_member ms[WIRE_MEMBERS_MAX];
+	struct wire_member again[WIRE_MEMBERS_MAX];
+	const uint8_t *body;
+	uint32_t n;
+	uint32_t n2;
+	int rv;
+
+	rv = wire_decode_members(in_body, in_len, &n, ms);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "members decode: %d", rv);
+		return;
+	}
+	CHECK(n <= WIRE_MEMBERS_MAX, "%u members", n);
+	for (uint32_t i = 0; i < n; i++) {
+		CHECK(ms[i].role <= WIRE_MEMBER_SPARE, "member role %u",
+		      ms[i].role);
+		check_inside(ms[i].raft_address, WIRE_STRING_MAX, "raft");
+		check_inside(ms[i].client_address, WIRE_STRING_MAX, "client");
+		check_inside(ms[i].http_address, WIRE_STRING_MAX, "http");
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_members(&out, id, n, ms);
+	CHECK(rv == WIRE_OK, "members re-encode returned %d", rv);
+	body = check_reencoded(WIRE_MEMBERS, id);
+	rv = wire_decode_members(body, in_len, &n2, again);
+	CHECK(rv == WIRE_OK && n2 == n, "re-encoded members do not decode");
+	for (uint32_t i = 0; i < n; i++)
+		CHECK(again[i].id == ms[i].id && again[i].role == ms[i].role &&
+			      bytes_equal(again[i].raft_address,
+					  ms[i].raft_address) &&
+			      bytes_equal(again[i].client_address,
+					  ms[i].client_address) &&
+			      bytes_equal(again[i].http_address,
+					  ms[i].http_address),
+		      "members differ after a round trip");
+}
+
+static void fuzz_u64_body(unsigned type, uint64_t id)
+{
+	const uint8_t *body;
+	uint64_t v;
+	uint64_t v2;
+	int rv;
+
+	rv = type == WIRE_LEADER
+		     ? wire_decode_leader(in_body, in_len, &v)
+		     : wire_decode_leader_transfer(in_body, in_len, &v);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "%s decode: %d",
+		      wire_type_name(type), rv);
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = type == WIRE_LEADER ? wire_encode_leader(&out, id, v)
+				 : wire_encode_leader_transfer(&out, id, v);
+	CHECK(rv == WIRE_OK, "%s re-encode returned %d", wire_type_name(type),
+	      rv);
+	body = check_reencoded(type, id);
+	rv = type == WIRE_LEADER
+		     ? wire_decode_leader(body, in_len, &v2)
+		     : wire_decode_leader_transfer(body, in_len, &v2);
+	CHECK(rv == WIRE_OK && v == v2, "%s differs after a round trip",
+	      wire_type_name(type));
+}
+
+/* ---- copying a node's store ---- */
+
+static void fuzz_state_begin(uint64_t id)
+{
+	struct wire_state_begin sb;
+	struct wire_state_begin sb2;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_state_begin(in_body, in_len, &sb);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "state_begin decode: %d",
+		      rv);
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_state_begin(&out, id, &sb);
+	CHECK(rv == WIRE_OK, "state_begin re-encode returned %d", rv);
+	body = check_reencoded(WIRE_STATE_BEGIN, id);
+	rv = wire_decode_state_begin(body, in_len, &sb2);
+	CHECK(rv == WIRE_OK && sb.min_applied_index == sb2.min_applied_index &&
+		      sb.flags == sb2.flags,
+	      "state_begin fields differ after a round trip");
+}
+
+static void fuzz_state_listing(uint64_t id)
+{
+	struct wire_state_listing l;
+	struct wire_state_listing l2;
+	const uint8_t *body;
+	uint32_t k;
+	int rv;
+
+	rv = wire_decode_state_listing(in_body, in_len, &l);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED || rv == WIRE_DECODE_NOMEM,
+		      "state_listing decode: %d", rv);
+		return;
+	}
+	CHECK(l.session != 0, "state_listing: session 0 accepted");
+	CHECK(l.n_files <= WIRE_STATE_FILES_MAX, "state_listing: %u files",
+	      l.n_files);
+	check_inside(l.identity, WIRE_STATE_IDENTITY_MAX, "identity");
+	for (k = 0; k < l.n_files; k++) {
+		check_inside(l.files[k].name, WIRE_STATE_NAME_MAX, "file name");
+		CHECK(wire_state_name_valid(l.files[k].name),
+		      "state_listing: file %u has an invalid name", k);
+	}
+	wire_buf_reset(&out);
+	rv = wire_encode_state_listing(&out, id, &l);
+	CHECK(rv == WIRE_OK, "state_listing re-encode returned %d", rv);
+	body = check_reencoded(WIRE_STATE_LISTING, id);
+	rv = wire_decode_state_listing(body, in_len, &l2);
+	CHECK(rv == WIRE_OK && l2.session == l.session &&
+		      l2.node_id == l.node_id &&
+		      l2.applied_index == l.applied_index &&
+		      l2.last_position == l.last_position &&
+		      l2.n_files == l.n_files &&
+		      bytes_equal(l2.identity, l.identity),
+	      "state_listing fields differ after a round trip");
+	for (k = 0; k < l.n_files; k++)
+		CHECK(bytes_equal(l.files[k].name, l2.files[k].name) &&
+			      l.files[k].size == l2.files[k].size,
+		      "state_listing file %u differs after a round trip", k);
+	wire_state_listing_close(&l2);
+	wire_state_listing_close(&l);
+}
+
+static void fuzz_state_chunk(uint64_t id)
+{
+	struct wire_state_chunk ch;
+	struct wire_state_chunk ch2;
+	const uint8_t *body;
+	int rv;
+
+	rv = wire_decode_state_chunk(in_body, in_len, &ch);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "state_chunk decode: %d",
+		      rv);
+		return;
+	}
+	CHECK(ch.length >= 1 && ch.length <= WIRE_STATE_CHUNK_BYTES_MAX,
+	      "state_chunk: length %u accepted", ch.length);
+	wire_buf_reset(&out);
+	rv = wire_encode_state_chunk(&out, id, &ch);
+	CHECK(rv == WIRE_OK, "state_chunk re-encode returned %d", rv);
+	body = check_reencoded(WIRE_STATE_CHUNK, id);
+	rv = wire_decode_state_chunk(body, in_len, &ch2);
+	CHECK(rv == WIRE_OK && ch.session == ch2.session &&
+		      ch.file == ch2.file && ch.offset == ch2.offset &&
+		      ch.length == ch2.length,
+	      "state_chunk fields differ after a round trip");
+}
+
+static void fuzz_state_data(uint64_t id)
+{
+	struct wire_bytes data;
+	struct wire_bytes data2;
+	const uint8_t *body;
+	uint32_t crc;
+	uint32_t crc2;
+	int rv;
+
+	rv = wire_decode_state_data(in_body, in_len, &crc, &data);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "state_data decode: %d", rv);
+		return;
+	}
+	check_inside(data, WIRE_STATE_CHUNK_BYTES_MAX, "state_data bytes");
+	wire_buf_reset(&out);
+	rv = wire_encode_state_data(&out, id, crc, data);
+	CHECK(rv == WIRE_OK, "state_data re-encode returned %d", rv);
+	body = check_reencoded(WIRE_STATE_DATA, id);
+	rv = wire_decode_state_data(body, in_len, &crc2, &data2);
+	CHECK(rv == WIRE_OK && crc == crc2 && bytes_equal(data, data2),
+	      "state_data fields differ after a round trip");
+}
+
+static void fuzz_state_end(unsigned type, uint64_t id)
+{
+	const uint8_t *body;
+	uint64_t session = 0;
+	uint64_t session2 = 0;
+	int rv;
+
+	rv = type == WIRE_STATE_END
+		     ? wire_decode_state_end(in_body, in_len, &session)
+		     : wire_decode_state_ended(in_body, in_len);
+	if (rv != WIRE_OK) {
+		CHECK(rv == WIRE_DECODE_MALFORMED, "%s decode: %d",
+		      wire_type_name(type), rv);
+		return;
+	}
+	wire_buf_reset(&out);
+	rv = type == WIRE_STATE_END ? wire_encode_state_end(&out, id, session)
+				    : wire_encode_state_ended(&out, id);
+	CHECK(rv == WIRE_OK, "%s re-encode returned %d", wire_type_name(type),
+	      rv);
+	body = check_reencoded(type, id);
+	rv = type == WIRE_STATE_END
+		     ? wire_decode_state_end(body, in_len, &session2)
+		     : wire_decode_state_ended(body, in_len);
+	CHECK(rv == WIRE_OK && session == session2,
+	      "%s differs after a round trip", wire_type_name(type));
+}
+
 static void fuzz_body(unsigned type, uint64_t id, const uint8_t *body,
 		      size_t len)
 {
@@ -898,6 +1146,32 @@ static void fuzz_body(unsigned type, uint64_t id, const uint8_t *body,
 		break;
 	case WIRE_SNAPSHOT:
 		fuzz_snapshot(id);
+		break;
+	case WIRE_MEMBER_CHANGE:
+		fuzz_member_change(id);
+		break;
+	case WIRE_MEMBERS:
+		fuzz_members(id);
+		break;
+	case WIRE_LEADER_TRANSFER:
+	case WIRE_LEADER:
+		fuzz_u64_body(type, id);
+		break;
+	case WIRE_STATE_BEGIN:
+		fuzz_state_begin(id);
+		break;
+	case WIRE_STATE_LISTING:
+		fuzz_state_listing(id);
+		break;
+	case WIRE_STATE_CHUNK:
+		fuzz_state_chunk(id);
+		break;
+	case WIRE_STATE_DATA:
+		fuzz_state_data(id);
+		break;
+	case WIRE_STATE_END:
+	case WIRE_STATE_ENDED:
+		fuzz_state_end(type, id);
 		break;
 	default:
 		CHECK(false, "type %#x has a name but no decoder here", type);

@@ -1085,3 +1085,105 @@ int cluster_run(char *const argv[], char *const env_extra[], char *out,
 			 describe_status(st, how, sizeof how));
 	return WEXITSTATUS(st);
 }
+
+/* ------------------------------------------------------------------------
+ * Nodes that join a running cluster
+ * ------------------------------------------------------------------------ */
+
+void cluster_node_start_join(struct cluster *c, unsigned k, const char *seeds)
+{
+	struct cluster_node *nd = &c->nodes[k];
+	char id[16], et[16], ht[16];
+	const char *level = getenv("CAIRN_TEST_LOG_LEVEL");
+	char *argv[20 + CLUSTER_EXTRA_ARGS_MAX + 1];
+	size_t argc = 0;
+	pid_t parent = getpid();
+	unsigned base;
+	int log_fd;
+	int null_fd;
+	pid_t pid;
+
+	assert_true(k < CLUSTER_NODES_MAX);
+	assert_true(c->n >= 1);
+	if (k >= c->n) {
+		/* The block's layout (cluster_start_args): client base+K. */
+		base = (unsigned)strtoul(
+			       strrchr(c->nodes[0].client_address, ':') + 1,
+			       NULL, 10) -
+		       1;
+		for (unsigned j = c->n; j <= k; j++) {
+			struct cluster_node *m = &c->nodes[j];
+
+			memset(m, 0, sizeof *m);
+			m->id = j + 1;
+			snprintf(m->client_address, sizeof m->client_address,
+				 "127.0.0.1:%u", base + m->id);
+			snprintf(m->raft_address, sizeof m->raft_address,
+				 "127.0.0.1:%u", base + 10 + m->id);
+			snprintf(m->http_address, sizeof m->http_address,
+				 "127.0.0.1:%u", base + 20 + m->id);
+			snprintf(m->dir, sizeof m->dir, "%s/node%u", c->root,
+				 m->id);
+			snprintf(m->log_path, sizeof m->log_path,
+				 "%s/node%u.log", c->root, m->id);
+		}
+		c->n = k + 1;
+	}
+	assert_int_equal(nd->pid, 0);
+	snprintf(id, sizeof id, "%u", nd->id);
+	snprintf(et, sizeof et, "%u", c->election_timeout_ms);
+	snprintf(ht, sizeof ht, "%u", c->heartbeat_timeout_ms);
+	argv[argc++] = CAIRN_CAIRND_PATH;
+	argv[argc++] = "--id";
+	argv[argc++] = id;
+	argv[argc++] = "--data-dir";
+	argv[argc++] = nd->dir;
+	argv[argc++] = "--raft-address";
+	argv[argc++] = nd->raft_address;
+	argv[argc++] = "--client-address";
+	argv[argc++] = nd->client_address;
+	argv[argc++] = "--http-address";
+	argv[argc++] = nd->http_address;
+	argv[argc++] = "--join";
+	argv[argc++] = (char *)seeds;
+	argv[argc++] = "--election-timeout-ms";
+	argv[argc++] = et;
+	argv[argc++] = "--heartbeat-timeout-ms";
+	argv[argc++] = ht;
+	argv[argc++] = "--log-level";
+	argv[argc++] = (char *)(level != NULL ? level : "info");
+	for (size_t i = 0; c->extra_args[i] != NULL; i++)
+		argv[argc++] = (char *)c->extra_args[i];
+	argv[argc] = NULL;
+
+	log_fd = open(nd->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		      0644);
+	if (log_fd < 0)
+		fail_msg("open %s: %s", nd->log_path, strerror(errno));
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(null_fd >= 0);
+	pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(null_fd, 0);
+		dup2(log_fd, 1);
+		dup2(log_fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(log_fd);
+	close(null_fd);
+	live_add(pid);
+	nd->pid = pid;
+}
+
+void cluster_node_wipe(struct cluster *c, unsigned k)
+{
+	assert_true(k < c->n);
+	assert_int_equal(c->nodes[k].pid, 0);
+	rm_rf(c->nodes[k].dir);
+}

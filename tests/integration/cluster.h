@@ -214,4 +214,15 @@ void cluster_sleep_ms(unsigned ms);
 /* The directory for a test's own scratch files: $CAIRN_TEST_TMP or /tmp. */
 const char *cluster_tmp_base(void);
 
+/* ---- nodes that join a running cluster ---- */
+
+/* Starts node @k (0-based; up to CLUSTER_NODES_MAX - 1, on the addresses
+ * of the cluster's port block; c->n grows to include it) with
+ * `--join @seeds` and no --peers, plus the cluster's extra flags, in its
+ * data directory as it is (wipe it first to join afresh). */
+void cluster_node_start_join(struct cluster *c, unsigned k, const char *seeds);
+
+/* Removes node @k's data directory (the node must not run). */
+void cluster_node_wipe(struct cluster *c, unsigned k);
+
 #endif /* CAIRN_TESTS_INTEGRATION_CLUSTER_H */

@@ -1271,7 +1271,9 @@ static void type_names_cover_every_type_and_requests_have_the_high_bit_clear(
 		WIRE_SUB_EVENTS,   WIRE_SUB_LIVE,       WIRE_SUB_END,
 		WIRE_ERROR,        WIRE_CHECKPOINT_GET, WIRE_CHECKPOINT_SET,
 		WIRE_SNAPSHOT_PUT, WIRE_SNAPSHOT_GET,   WIRE_CHECKPOINT,
-		WIRE_STATE_OK,     WIRE_SNAPSHOT,
+		WIRE_STATE_OK,     WIRE_SNAPSHOT,       WIRE_STATE_BEGIN,
+		WIRE_STATE_CHUNK,  WIRE_STATE_END,      WIRE_STATE_LISTING,
+		WIRE_STATE_DATA,   WIRE_STATE_ENDED,
 	};
 	size_t i;
 	unsigned t;
@@ -1288,7 +1290,8 @@ static void type_names_cover_every_type_and_requests_have_the_high_bit_clear(
 	for (t = 0; t <= 0xffff; t++)
 		if (wire_type_name(t) != NULL)
 			named++;
-	assert_int_equal(named, sizeof types / sizeof types[0]);
+	/* And the four membership types (test_wire_members.c names them). */
+	assert_int_equal(named, sizeof types / sizeof types[0] + 4);
 	assert_false(wire_type_is_request(0));
 	assert_false(wire_type_is_request(0x06));
 	assert_false(wire_type_is_request(0x24));
@@ -1307,7 +1310,7 @@ static void strerror_has_a_message_for_every_code(void **state)
 		assert_string_not_equal(wire_strerror(code), "unknown error");
 	assert_string_equal(wire_strerror(WIRE_ENOT_LEADER), "not the leader");
 	assert_string_equal(wire_strerror(0), "unknown error");
-	assert_string_equal(wire_strerror(13), "unknown error");
+	assert_string_equal(wire_strerror(17), "unknown error");
 	assert_string_equal(wire_strerror(-1), "unknown error");
 }
 
@@ -1773,7 +1776,7 @@ static void unknown_enum_values_are_rejected(void **state)
 	tb_str16(&t, "");
 	tb_str16(&t, "");
 	assert_enum_field(WIRE_ERROR, &t, 0, WIRE_EINTERNAL, 0);
-	assert_int_equal(decode_patched(WIRE_ERROR, &t, 0, 13),
+	assert_int_equal(decode_patched(WIRE_ERROR, &t, 0, 17),
 			 WIRE_DECODE_MALFORMED);
 	/* A code whose high bytes are set is unknown too. */
 	assert_int_equal(decode_patched(WIRE_ERROR, &t, 3, 1),
@@ -2433,7 +2436,7 @@ static void encoders_refuse_what_decoders_reject(void **state)
 		       wire_encode_status_ok(&b, 1, &st));
 
 	assert_refused(&b, WIRE_ENCODE_INVALID, wire_encode_error(&b, 1, &err));
-	err.code = 13;
+	err.code = 17;
 	assert_refused(&b, WIRE_ENCODE_INVALID, wire_encode_error(&b, 1, &err));
 	err.code = WIRE_ENOT_LEADER;
 	err.leader = bytes(long_text, WIRE_STRING_MAX + 1);
@@ -3053,6 +3056,292 @@ static void checkpoint_and_snapshot_decoders_reject_bad_fields(void **state)
 	tb_free(&t);
 }
 
+/* ------------------------------------------------------------------------
+ * Copying a node's store: STATE_BEGIN, STATE_LISTING, STATE_CHUNK,
+ * STATE_DATA, STATE_END, STATE_ENDED
+ * ------------------------------------------------------------------------ */
+
+/* The body of the frame at the start of @b (the frame's header checked). */
+static const uint8_t *only_body(const struct wire_buf *b, uint16_t type,
+				uint64_t id, size_t *len)
+{
+	struct wire_header h;
+
+	assert_true(b->len >= WIRE_HEADER_BYTES);
+	assert_int_equal(wire_header_decode(b->p, &h), WIRE_OK);
+	assert_int_equal(h.type, type);
+	assert_int_equal(h.request_id, id);
+	assert_int_equal(b->len, WIRE_HEADER_BYTES + h.body_len);
+	*len = h.body_len;
+	return b->p + WIRE_HEADER_BYTES;
+}
+
+static void state_copy_messages_round_trip_every_field(void **state)
+{
+	struct wire_state_file files[3] = {
+		{ { (const uint8_t *)"000012.sst", 10 }, 1ull << 33 },
+		{ { (const uint8_t *)"CURRENT", 7 }, 16 },
+		{ { (const uint8_t *)"MANIFEST-000005", 15 }, 0 },
+	};
+	struct wire_state_listing l = { 0 };
+	struct wire_state_listing l2;
+	struct wire_state_begin sb = { 42, WIRE_STATE_LEADER };
+	struct wire_state_begin sb2;
+	struct wire_state_chunk ch = { 0x1122334455667788ull, 2, 1ull << 40,
+				       WIRE_STATE_CHUNK_BYTES_MAX };
+	struct wire_state_chunk ch2;
+	struct wire_bytes data;
+	struct wire_buf b;
+	const uint8_t *body;
+	uint64_t session;
+	uint32_t crc;
+	size_t len;
+	uint32_t k;
+
+	(void)state;
+	wire_buf_init(&b);
+	assert_int_equal(wire_encode_state_begin(&b, 7, &sb), 0);
+	body = only_body(&b, WIRE_STATE_BEGIN, 7, &len);
+	assert_int_equal(len, 9);
+	assert_int_equal(wire_decode_state_begin(body, len, &sb2), WIRE_OK);
+	assert_int_equal(sb2.min_applied_index, 42);
+	assert_int_equal(sb2.flags, WIRE_STATE_LEADER);
+	wire_buf_reset(&b);
+
+	l.session = 99;
+	l.node_id = 3;
+	l.identity = str("5102b113-ffd6-4961-b863-092734dd3361");
+	l.applied_index = 1000;
+	l.last_position = 777;
+	l.n_files = 3;
+	l.files = files;
+	assert_int_equal(wire_encode_state_listing(&b, 8, &l), 0);
+	body = only_body(&b, WIRE_STATE_LISTING, 8, &len);
+	assert_int_equal(wire_decode_state_listing(body, len, &l2), WIRE_OK);
+	assert_int_equal(l2.session, 99);
+	assert_int_equal(l2.node_id, 3);
+	assert_wire_bytes(l2.identity, l.identity);
+	assert_int_equal(l2.applied_index, 1000);
+	assert_int_equal(l2.last_position, 777);
+	assert_int_equal(l2.n_files, 3);
+	for (k = 0; k < 3; k++) {
+		assert_wire_bytes(l2.files[k].name, files[k].name);
+		assert_int_equal(l2.files[k].size, files[k].size);
+	}
+	wire_state_listing_close(&l2);
+	assert_null(l2.files);
+	wire_buf_reset(&b);
+
+	assert_int_equal(wire_encode_state_chunk(&b, 9, &ch), 0);
+	body = only_body(&b, WIRE_STATE_CHUNK, 9, &len);
+	assert_int_equal(len, 24);
+	assert_int_equal(wire_decode_state_chunk(body, len, &ch2), WIRE_OK);
+	assert_int_equal(ch2.session, ch.session);
+	assert_int_equal(ch2.file, 2);
+	assert_int_equal(ch2.offset, 1ull << 40);
+	assert_int_equal(ch2.length, WIRE_STATE_CHUNK_BYTES_MAX);
+	wire_buf_reset(&b);
+
+	assert_int_equal(
+		wire_encode_state_data(&b, 10, 0xdeadbeef, str("chunk bytes")),
+		0);
+	body = only_body(&b, WIRE_STATE_DATA, 10, &len);
+	assert_int_equal(wire_decode_state_data(body, len, &crc, &data),
+			 WIRE_OK);
+	assert_int_equal(crc, 0xdeadbeef);
+	assert_wire_bytes(data, str("chunk bytes"));
+	wire_buf_reset(&b);
+
+	assert_int_equal(wire_encode_state_end(&b, 11, 99), 0);
+	body = only_body(&b, WIRE_STATE_END, 11, &len);
+	assert_int_equal(wire_decode_state_end(body, len, &session), WIRE_OK);
+	assert_int_equal(session, 99);
+	wire_buf_reset(&b);
+
+	assert_int_equal(wire_encode_state_ended(&b, 12), 0);
+	body = only_body(&b, WIRE_STATE_ENDED, 12, &len);
+	assert_int_equal(len, 0);
+	assert_int_equal(wire_decode_state_ended(body, len), WIRE_OK);
+	assert_int_equal(wire_decode_state_ended(body, 1),
+			 WIRE_DECODE_MALFORMED);
+	wire_buf_close(&b);
+
+	assert_string_equal(wire_strerror(WIRE_EBEHIND),
+			    "node has not applied the index asked for");
+	assert_string_equal(wire_strerror(WIRE_ETRANSFER_GONE),
+			    "copy session expired or unknown");
+}
+
+static void state_listing_count_is_checked_before_allocating(void **state)
+{
+	struct wire_state_listing l;
+	struct tb t;
+
+	(void)state;
+	/* A count the remaining bytes cannot hold: refused with no
+	 * allocation. */
+	memset(&t, 0, sizeof t);
+	tb_u64(&t, 1);
+	tb_u64(&t, 1);
+	tb_str16(&t, "id");
+	tb_u64(&t, 5);
+	tb_u64(&t, 5);
+	tb_u32(&t, WIRE_STATE_FILES_MAX);
+	tb_str16(&t, "a");
+	tb_u64(&t, 1);
+	count_allocs(-1);
+	assert_int_equal(wire_decode_state_listing(t.p, t.len, &l),
+			 WIRE_DECODE_MALFORMED);
+	assert_int_equal(counted_allocs(), 0);
+	tb_free(&t);
+
+	/* Over the maximum, even with the bytes there. */
+	memset(&t, 0, sizeof t);
+	tb_u64(&t, 1);
+	tb_u64(&t, 1);
+	tb_str16(&t, "");
+	tb_u64(&t, 5);
+	tb_u64(&t, 5);
+	tb_u32(&t, WIRE_STATE_FILES_MAX + 1);
+	tb_fill(&t, 'x', 11 * ((size_t)WIRE_STATE_FILES_MAX + 1));
+	count_allocs(-1);
+	assert_int_equal(wire_decode_state_listing(t.p, t.len, &l),
+			 WIRE_DECODE_MALFORMED);
+	assert_int_equal(counted_allocs(), 0);
+	tb_free(&t);
+
+	/* Out of memory for the array leaves nothing. */
+	memset(&t, 0, sizeof t);
+	tb_u64(&t, 1);
+	tb_u64(&t, 1);
+	tb_str16(&t, "");
+	tb_u64(&t, 5);
+	tb_u64(&t, 5);
+	tb_u32(&t, 1);
+	tb_str16(&t, "a");
+	tb_u64(&t, 1);
+	count_allocs(0);
+	assert_int_equal(wire_decode_state_listing(t.p, t.len, &l),
+			 WIRE_DECODE_NOMEM);
+	counted_allocs();
+	assert_null(l.files);
+	assert_int_equal(l.n_files, 0);
+	tb_free(&t);
+}
+
+static void state_file_names_that_leave_the_directory_are_rejected(void **state)
+{
+	static const char *const bad[] = { "", ".", "..", "../x", "a/b", "/a" };
+	struct wire_state_file f;
+	struct wire_state_listing l = { 0 };
+	struct wire_buf b;
+	size_t k;
+
+	(void)state;
+	wire_buf_init(&b);
+	l.session = 1;
+	l.n_files = 1;
+	l.files = &f;
+	f.size = 1;
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		struct wire_state_listing l2;
+		struct tb t;
+
+		f.name = str(bad[k]);
+		assert_false(wire_state_name_valid(f.name));
+		assert_int_equal(wire_encode_state_listing(&b, 1, &l),
+				 WIRE_ENCODE_INVALID);
+		assert_int_equal(b.len, 0);
+		memset(&t, 0, sizeof t);
+		tb_u64(&t, 1);
+		tb_u64(&t, 1);
+		tb_str16(&t, "");
+		tb_u64(&t, 0);
+		tb_u64(&t, 0);
+		tb_u32(&t, 1);
+		tb_str16(&t, bad[k]);
+		tb_u64(&t, 1);
+		assert_int_equal(wire_decode_state_listing(t.p, t.len, &l2),
+				 WIRE_DECODE_MALFORMED);
+		tb_free(&t);
+	}
+	/* A NUL inside a name too. */
+	f.name = bytes("a\0b", 3);
+	assert_false(wire_state_name_valid(f.name));
+	f.name = str("000001.sst");
+	assert_true(wire_state_name_valid(f.name));
+	/* Session 0 names nothing. */
+	l.session = 0;
+	assert_int_equal(wire_encode_state_listing(&b, 1, &l),
+			 WIRE_ENCODE_INVALID);
+	wire_buf_close(&b);
+}
+
+static void state_chunk_and_data_sizes_are_bounded(void **state)
+{
+	struct wire_state_chunk ch = { 1, 0, 0, 0 };
+	struct wire_state_begin sb = { 0, 0x80 };
+	struct wire_bytes data;
+	struct wire_buf b;
+	uint32_t crc;
+	struct tb t;
+
+	(void)state;
+	wire_buf_init(&b);
+	assert_int_equal(wire_encode_state_chunk(&b, 1, &ch),
+			 WIRE_ENCODE_INVALID);
+	ch.length = WIRE_STATE_CHUNK_BYTES_MAX + 1;
+	assert_int_equal(wire_encode_state_chunk(&b, 1, &ch),
+			 WIRE_ENCODE_INVALID);
+	assert_int_equal(wire_encode_state_begin(&b, 1, &sb),
+			 WIRE_ENCODE_INVALID);
+	assert_int_equal(b.len, 0);
+
+	memset(&t, 0, sizeof t);
+	tb_u64(&t, 1);
+	tb_u32(&t, 0);
+	tb_u64(&t, 0);
+	tb_u32(&t, WIRE_STATE_CHUNK_BYTES_MAX + 1);
+	assert_int_equal(wire_decode_state_chunk(t.p, t.len, &ch),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+	memset(&t, 0, sizeof t);
+	tb_u64(&t, 0);
+	tb_u8(&t, 2); /* an unknown flag */
+	assert_int_equal(wire_decode_state_begin(t.p, t.len, &sb),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+
+	/* STATE_DATA over one chunk: neither encoded nor decoded. */
+	{
+		uint8_t *big = calloc(1, WIRE_STATE_CHUNK_BYTES_MAX + 1);
+
+		assert_non_null(big);
+		assert_int_equal(
+			wire_encode_state_data(
+				&b, 1, 0,
+				bytes(big, WIRE_STATE_CHUNK_BYTES_MAX + 1)),
+			WIRE_ENCODE_TOO_LARGE);
+		memset(&t, 0, sizeof t);
+		tb_u32(&t, 0);
+		tb_blob32(&t, big, WIRE_STATE_CHUNK_BYTES_MAX + 1);
+		assert_int_equal(
+			wire_decode_state_data(t.p, t.len, &crc, &data),
+			WIRE_DECODE_MALFORMED);
+		tb_free(&t);
+		free(big);
+	}
+	/* A blob length past the body. */
+	memset(&t, 0, sizeof t);
+	tb_u32(&t, 0);
+	tb_u32(&t, 10);
+	tb_raw(&t, "abc", 3);
+	assert_int_equal(wire_decode_state_data(t.p, t.len, &crc, &data),
+			 WIRE_DECODE_MALFORMED);
+	tb_free(&t);
+	wire_buf_close(&b);
+}
+
 static const struct CMUnitTest codec_tests[] = {
 	cmocka_unit_test(checkpoint_and_snapshot_messages_round_trip),
 	cmocka_unit_test(
@@ -3074,6 +3363,7 @@ static const struct CMUnitTest codec_tests[] = {
 	cmocka_unit_test(strerror_has_a_message_for_every_code),
 	cmocka_unit_test(subscription_messages_round_trip_every_field),
 	cmocka_unit_test(subscription_bodies_match_the_documented_layout),
+	cmocka_unit_test(state_copy_messages_round_trip_every_field),
 };
 
 static const struct CMUnitTest malformed_tests[] = {
@@ -3098,6 +3388,10 @@ static const struct CMUnitTest malformed_tests[] = {
 	cmocka_unit_test(subscription_enums_and_zero_credit_are_rejected),
 	cmocka_unit_test(
 		subscription_strings_and_counts_over_their_limits_are_refused),
+	cmocka_unit_test(state_listing_count_is_checked_before_allocating),
+	cmocka_unit_test(
+		state_file_names_that_leave_the_directory_are_rejected),
+	cmocka_unit_test(state_chunk_and_data_sizes_are_bounded),
 };
 
 static const struct CMUnitTest events_tests[] = {
