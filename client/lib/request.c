@@ -514,9 +514,13 @@ static void on_error_reply(struct req *r, struct conn *conn,
 		/* A leader out of disk proposed nothing and is handing
 		 * leadership over: another node will take the append. A
 		 * client held to this one node gets the error at once. */
-		if (r->route == ROUTE_FIXED)
+		if (!r->retry || r->route == ROUTE_FIXED)
 			break;
-		/* fall through */
+		remember(r, code, "%s: %s", conn->address, text);
+		if (r->route == ROUTE_CURRENT)
+			rotate_from(c, conn->address);
+		backoff(r);
+		return;
 	case CAIRN_EUNAVAILABLE:
 	case CAIRN_EUNKNOWN_OUTCOME:
 		if (!r->retry)
