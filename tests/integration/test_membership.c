@@ -169,6 +169,42 @@ static int run_cli(const char *seeds, const char *const *args, char *out,
 	return cluster_run(argv, NULL, out, out_cap, err, err_cap, 60000);
 }
 
+/* run_cli for a change expected to go through: "in progress" (exit 4)
+ * is the documented answer to retry, e.g. while a joined node's own
+ * promotion is still finishing after the member list already shows it a
+ * voter. Retried until WAIT_MS have passed. */
+static int run_change(const char *seeds, const char *const *args, char *out,
+		      size_t out_cap, char *err, size_t err_cap)
+{
+	uint64_t deadline = cluster_now_ms() + WAIT_MS;
+	int rv;
+
+	for (;;) {
+		rv = run_cli(seeds, args, out, out_cap, err, err_cap);
+		if (rv != 4 || strstr(err, "in progress") == NULL ||
+		    cluster_now_ms() > deadline)
+			return rv;
+		cluster_sleep_ms(100);
+	}
+}
+
+/* cairn_member_remove, retried while the answer is "in progress" (a
+ * joined node's promotion finishing), until WAIT_MS have passed. */
+static int remove_member(cairn_client *admin, uint64_t id,
+			 struct cairn_error *err)
+{
+	uint64_t deadline = cluster_now_ms() + WAIT_MS;
+	int rv;
+
+	for (;;) {
+		rv = cairn_member_remove(admin, id, false, NULL, err);
+		if (rv != CAIRN_ECHANGE_IN_PROGRESS ||
+		    cluster_now_ms() > deadline)
+			return rv;
+		cluster_sleep_ms(100);
+	}
+}
+
 static void append_some(struct cluster *c, const char *stream, unsigned n)
 {
 	cairn_client *cl = cluster_client(c, -1, false, 30000);
@@ -330,7 +366,15 @@ static void grow_and_shrink_under_load(void **state)
 	admin = client_on(c, 5, 30000);
 	leader = wait_members(c, "1:v,2:v,3:v,4:v,5:v");
 	if (leader <= 2) {
-		if (cairn_leader_transfer(admin, 4, &new_leader, &err) != 0)
+		uint64_t deadline = cluster_now_ms() + WAIT_MS;
+		int rv;
+
+		while ((rv = cairn_leader_transfer(admin, 4, &new_leader,
+						   &err)) ==
+			       CAIRN_ECHANGE_IN_PROGRESS &&
+		       cluster_now_ms() < deadline)
+			cluster_sleep_ms(100);
+		if (rv != 0)
 			cluster_fail(c, "leader transfer: %s", err.message);
 		assert_int_equal(new_leader, 4);
 		other = leader == 0 ? 1 : 0;
@@ -338,12 +382,10 @@ static void grow_and_shrink_under_load(void **state)
 		leader = 0; /* node 4 or 5 leads already */
 		other = 1;
 	}
-	if (cairn_member_remove(admin, c->nodes[leader].id, false, NULL,
-				&err) != 0)
+	if (remove_member(admin, c->nodes[leader].id, &err) != 0)
 		cluster_fail(c, "remove %u: %s", c->nodes[leader].id,
 			     err.message);
-	if (cairn_member_remove(admin, c->nodes[other].id, false, NULL, &err) !=
-	    0)
+	if (remove_member(admin, c->nodes[other].id, &err) != 0)
 		cluster_fail(c, "remove %u: %s", c->nodes[other].id,
 			     err.message);
 	cairn_close(admin);
@@ -436,10 +478,10 @@ static void replace_failed_node(void **state)
 	if (rv != 5 || strstr(errs, "below the minimum of 3") == NULL)
 		cluster_fail(c, "remove without --force: exit %d, stderr %s",
 			     rv, errs);
-	rv = run_cli(seeds,
-		     (const char *const[]){ "members", "remove", id, "--force",
-					    NULL },
-		     out, sizeof out, errs, sizeof errs);
+	rv = run_change(seeds,
+			(const char *const[]){ "members", "remove", id,
+					       "--force", NULL },
+			out, sizeof out, errs, sizeof errs);
 	if (rv != 0)
 		cluster_fail(c, "remove --force: exit %d, stderr %s", rv, errs);
 	wait_members(c, f == 1 ? "1:v,3:v" : "1:v,2:v");
@@ -673,9 +715,9 @@ static void removing_the_leader_elects_another(void **state)
 	 * without it commits, and the others elect a new leader that
 	 * deletes its record. */
 	snprintf(id, sizeof id, "%u", c->nodes[leader].id);
-	rv = run_cli(c->seeds,
-		     (const char *const[]){ "members", "remove", id, NULL },
-		     out, sizeof out, errs, sizeof errs);
+	rv = run_change(c->seeds,
+			(const char *const[]){ "members", "remove", id, NULL },
+			out, sizeof out, errs, sizeof errs);
 	if (rv != 0)
 		cluster_fail(c, "remove the leader: exit %d, %s", rv, errs);
 	cluster_node_stop(c, leader);
